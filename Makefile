@@ -1,0 +1,30 @@
+# Targets only; see README.md.
+GO ?= go
+STATICCHECK_VERSION ?= 2025.1.1
+FUZZTIME ?= 60s
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: test bench fuzz lint run loadtest
+
+# vet, then every package under the race detector in shuffled order; the fuzz
+# targets' seed corpora (testdata/fuzz) run as ordinary tests.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
+	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./fastsse | tee bench/fastsse.txt
+	cd bench/compare && $(GO) test -run '^$$' -bench . -benchmem -count 10 . | tee ../compare.txt
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendEvent$$' -fuzztime $(FUZZTIME) ./fastsse
+
+lint:
+	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) mod tidy -diff
+
+run:
+	$(GO) run ./examples/pingpong -addr $(ADDR)

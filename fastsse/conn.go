@@ -1,0 +1,194 @@
+package fastsse
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is one event stream's handle, lasse's Pid. It is safe to keep and to
+// use from any goroutine, also after the stream ended (then its methods
+// return ErrClosed). Its messages reach the Handler's callbacks on the
+// stream's own goroutine, in the order they were sent from one goroutine.
+type Conn struct {
+	core *core
+	id   uint64
+	// raw is the network connection, closed to evict a slow consumer whose
+	// write is blocked. Only touched while the stream is open.
+	raw net.Conn
+
+	mu      sync.Mutex
+	q       *ring // pending messages; nil while none
+	ending  error // set once: the reason the stream must end (ErrStopped, ErrSlowConsumer)
+	ended   bool  // the stream has ended: no more messages
+	reason  error // why it ended, once ended
+	onEnd   []func(*Conn)
+	wakeCh  chan struct{} // capacity 1: "there is work"
+	done    chan struct{}
+	hbDue   atomic.Bool  // the heartbeat wheel asks for a heartbeat
+	lastOut atomic.Int64 // core clock at the last write, for heartbeats
+}
+
+func newConn(c *core, raw net.Conn) *Conn {
+	return &Conn{
+		core:   c,
+		id:     c.nextID.Add(1),
+		raw:    raw,
+		wakeCh: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+// Notify sends msg to HandleNotify (lasse_handler:notify/2). It never
+// blocks. When the queue is full the endpoint's OverflowPolicy applies: it
+// returns nil (OverflowDropOldest, an older message was dropped),
+// ErrQueueFull (OverflowDropNewest) or ErrSlowConsumer (OverflowClose). After
+// the stream ended, or once it is ending, it returns ErrClosed.
+func (c *Conn) Notify(msg any) error {
+	return c.push(item{kind: kindNotify, msg: msg})
+}
+
+// Info sends msg to HandleInfo (lasse's out-of-band Pid ! Msg). It behaves
+// as Notify otherwise.
+func (c *Conn) Info(msg any) error {
+	return c.push(item{kind: kindInfo, msg: msg})
+}
+
+// SendAfter sends msg to HandleInfo after d (erlang:send_after/3). Stop the
+// returned timer to cancel it. A message that fires after the stream ended
+// is dropped.
+func (c *Conn) SendAfter(d time.Duration, msg any) *time.Timer {
+	return time.AfterFunc(d, func() { _ = c.Info(msg) })
+}
+
+// Close ends the stream: messages still waiting are dropped, the final chunk
+// is written, and Terminate gets ErrStopped. It does not wait; use Done for
+// that. It returns ErrClosed when the stream has already ended or is ending.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.ended || c.ending != nil {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.ending = ErrStopped
+	c.mu.Unlock()
+	c.wake()
+	return nil
+}
+
+// Done returns a channel closed once the stream has ended and Terminate
+// has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns the reason the stream ended (the one Terminate got), or nil
+// while it is open.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+func (c *Conn) wake() {
+	select {
+	case c.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Conn) push(it item) error {
+	c.mu.Lock()
+	if c.ended || c.ending != nil {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.q == nil {
+		c.q = c.core.rings.get()
+	}
+	if c.q.full() {
+		switch c.core.opts.Overflow {
+		case OverflowDropOldest:
+			c.q.pop()
+			c.q.push(it)
+			c.mu.Unlock()
+			c.core.stats.dropped.Add(1)
+			c.wake()
+			return nil
+		case OverflowDropNewest:
+			c.mu.Unlock()
+			c.core.stats.dropped.Add(1)
+			return ErrQueueFull
+		default:
+			c.ending = ErrSlowConsumer
+			if c.raw != nil {
+				// Unblocks a write stuck on a client that stopped reading.
+				// Under the lock: once the stream has ended, fasthttp may
+				// serve the next request on this connection.
+				_ = c.raw.Close()
+			}
+			c.mu.Unlock()
+			c.core.stats.slow.Add(1)
+			c.wake()
+			return ErrSlowConsumer
+		}
+	}
+	c.q.push(it)
+	c.mu.Unlock()
+	c.wake()
+	return nil
+}
+
+// take hands the pending messages, and the reason to end if one was set, to
+// the stream's goroutine.
+func (c *Conn) take() (*ring, error) {
+	c.mu.Lock()
+	q, ending := c.q, c.ending
+	c.q = nil
+	c.mu.Unlock()
+	return q, ending
+}
+
+// markEnded refuses further messages and records the reason; it returns false
+// if the stream had already ended.
+func (c *Conn) markEnded(reason error) bool {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return false
+	}
+	c.ended = true
+	c.reason = reason
+	q := c.q
+	c.q = nil
+	c.raw = nil
+	c.mu.Unlock()
+	if q != nil {
+		c.core.rings.put(q)
+	}
+	return true
+}
+
+// finish runs the end hooks (group leave) and closes Done. It runs after
+// Terminate.
+func (c *Conn) finish() {
+	c.mu.Lock()
+	hooks := c.onEnd
+	c.onEnd = nil
+	c.mu.Unlock()
+	for _, f := range hooks {
+		f(c)
+	}
+	close(c.done)
+}
+
+// addEndHook registers f to run when the stream ends; it returns false, not
+// registering f, when the stream has already ended.
+func (c *Conn) addEndHook(f func(*Conn)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.onEnd = append(c.onEnd, f)
+	return true
+}

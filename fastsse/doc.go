@@ -1,0 +1,49 @@
+// Package fastsse serves Server-Sent Events from fasthttp with the shape of
+// inaka/lasse, the SSE handler behaviour for Erlang's Cowboy.
+//
+// # Where to start
+//
+// Write a Handler[S], where S is your per-connection state, and build an
+// Endpoint with New. Its ServeFastHTTP method is a plain
+// fasthttp.RequestHandler: mount it on a server or, with package
+// github.com/lasse-go/lasse/router, on a fasthttp/router route.
+//
+// For every GET, Init decides: Open (200 and a text/event-stream, optionally
+// with initial events), NoContent (204: a browser stops reconnecting) or
+// Reply (any status and body). Init gets the request's Last-Event-ID and a
+// *Conn, lasse's Pid: keep it, and send it messages from anywhere with
+// Conn.Notify (to HandleNotify) or Conn.Info and Conn.SendAfter (to
+// HandleInfo). Each of those callbacks answers Send (write an event), NoSend
+// or Stop. HandleError hears of events that could not be sent, and Terminate
+// runs exactly once, with the reason the stream ended.
+//
+// The encoder is usable on its own: AppendEvent and AppendComment write the
+// WHATWG wire format into a caller's buffer without allocating, and refuse
+// ids and event types that would inject fields. NewFrame encodes an event
+// once for sending to many connections.
+//
+// # Concurrency
+//
+// Every callback for one connection runs on that stream's goroutine, one at a
+// time: the state needs no lock. Conn and Endpoint are safe for concurrent
+// use. Notify and Info never block: each connection has a bounded queue, and
+// Options.Overflow says what happens when it is full. A panic in a callback
+// is recovered and ends only that connection, with a *PanicError.
+//
+// # fasthttp's rules, and how this package lives with them
+//
+//   - The *fasthttp.RequestCtx, and every []byte taken from it, is invalid once
+//     the handler returns. Request is therefore valid only during Init; copy
+//     what later callbacks need (Request.Param, Header and Query return
+//     copies).
+//   - A stream is written by a goroutine that fasthttp starts for
+//     SetBodyStreamWriter. Its writes go into an in-memory pipe that
+//     fasthttp's connection goroutine copies to the socket, so a client that
+//     left is noticed only when a write fails, a write or two after it left.
+//     Heartbeats (Options.Heartbeat) are what make that happen on an idle
+//     stream.
+//   - Server.WriteTimeout is one deadline for the whole response: leave it 0
+//     on a server that serves streams, or they are cut when it expires.
+//   - Server.Shutdown closes ctx.Done; every stream then ends with
+//     ErrShutdown and its final chunk, so Shutdown can return.
+package fastsse

@@ -1,0 +1,63 @@
+package fastsse
+
+import "time"
+
+// Options configures an Endpoint. A nil *Options means all defaults.
+type Options struct {
+	// InitArgs is passed to every Init call (lasse's init_args). Default nil.
+	InitArgs any
+
+	// QueueSize bounds the messages (Notify, Info, published frames) waiting
+	// for one connection. Default 128. The queue is taken from a pool when the
+	// first message arrives and given back once drained, so an idle connection
+	// holds none; while a batch is being written, up to QueueSize more may wait.
+	QueueSize int
+
+	// Overflow decides what happens when a message finds the queue full.
+	// Default OverflowClose.
+	Overflow OverflowPolicy
+
+	// Heartbeat is how long a stream may stay silent before a comment frame
+	// (": \n\n") is written. Heartbeats keep proxies from timing out idle
+	// streams, and they are how a gone client is noticed: fasthttp reports a
+	// closed connection only when a write to it fails. Default 15s; negative
+	// turns heartbeats off.
+	Heartbeat time.Duration
+}
+
+// OverflowPolicy is what a full queue does with one more message. Each policy
+// is counted in Stats.
+type OverflowPolicy uint8
+
+const (
+	// OverflowClose ends the connection as a slow consumer: the sender gets
+	// ErrSlowConsumer, Terminate gets ErrSlowConsumer, and the network
+	// connection is closed at once (no final chunk), which unblocks a write
+	// stuck on a client that stopped reading. The client can reconnect and
+	// resume with Last-Event-ID. Nothing is lost silently.
+	OverflowClose OverflowPolicy = iota
+	// OverflowDropOldest discards the oldest waiting message to make room; the
+	// sender gets nil.
+	OverflowDropOldest
+	// OverflowDropNewest discards the new message; the sender gets ErrQueueFull.
+	OverflowDropNewest
+)
+
+const (
+	defaultQueueSize = 128
+	defaultHeartbeat = 15 * time.Second
+)
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.QueueSize <= 0 {
+		r.QueueSize = defaultQueueSize
+	}
+	if r.Heartbeat == 0 {
+		r.Heartbeat = defaultHeartbeat
+	}
+	return r
+}
