@@ -138,6 +138,27 @@ func (c *Conn) push(it item) error {
 	return nil
 }
 
+// pushReplay queues a replay frame, whatever the queue's bound: it is one
+// item, and it must not be lost to the overflow policy.
+func (c *Conn) pushReplay(f *Frame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || c.ending != nil {
+		return ErrClosed
+	}
+	if c.q == nil {
+		c.q = c.core.rings.get()
+	}
+	if c.q.full() {
+		// Only Init can resume, before anything else could fill the queue,
+		// so this is a queue of size 0 or a caller misusing Resume later.
+		return ErrQueueFull
+	}
+	c.q.push(item{kind: kindFrame, frame: f})
+	c.wake()
+	return nil
+}
+
 // take hands the pending messages, and the reason to end if one was set, to
 // the stream's goroutine.
 func (c *Conn) take() (*ring, error) {

@@ -1,0 +1,140 @@
+// Command feed is the load-test feed: every subscriber of GET /feed gets
+// -rate events per second of -size bytes each. Each event's data starts with
+// its send time in Unix nanoseconds and a space, and each has the next id of
+// one monotonic sequence, so a client can measure latency, gaps and
+// duplicates.
+//
+//	go run ./examples/feed -addr 127.0.0.1:8080 -rate 10 -size 64
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	frouter "github.com/fasthttp/router"
+	"github.com/lasse-go/lasse/examples/internal/serve"
+	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/router"
+	"github.com/valyala/fasthttp"
+)
+
+//go:embed index.html
+var indexHTML []byte
+
+type subscriber struct{ feed *fastsse.Group }
+
+func (h subscriber) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.InitResult[struct{}] {
+	// A reconnecting client resumes; an id the ring no longer holds just
+	// joins (a load client counts the gap from the ids it sees).
+	_ = h.feed.Resume(req.Conn(), lastEventID)
+	return fastsse.Open(struct{}{})
+}
+
+func (subscriber) HandleNotify(any, struct{}) fastsse.Result[struct{}] {
+	return fastsse.NoSend(struct{}{})
+}
+func (subscriber) HandleInfo(any, struct{}) fastsse.Result[struct{}] {
+	return fastsse.NoSend(struct{}{})
+}
+func (subscriber) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
+	return s
+}
+func (subscriber) Terminate(error, struct{}) {}
+
+// app is the feed: its routes, its group and its endpoint.
+type app struct {
+	handler fasthttp.RequestHandler
+	feed    *fastsse.Group
+	ep      *fastsse.Endpoint
+}
+
+func newApp(opts *fastsse.Options) (*app, error) {
+	feed := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 4096})
+	ep, err := fastsse.New[struct{}](subscriber{feed: feed}, opts)
+	if err != nil {
+		return nil, err
+	}
+	r := frouter.New()
+	r.GET("/", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/html; charset=utf-8")
+		ctx.SetBody(indexHTML)
+	})
+	router.Mount(r, "/feed", ep)
+	r.GET("/stats", func(ctx *fasthttp.RequestCtx) {
+		s := ep.Stats()
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("open " + strconv.FormatInt(s.Open, 10) +
+			"\nevents " + strconv.FormatInt(s.Events, 10) +
+			"\nbytes " + strconv.FormatInt(s.Bytes, 10) +
+			"\nslow_consumers " + strconv.FormatInt(s.SlowConsumers, 10) + "\n")
+	})
+	return &app{handler: r.Handler, feed: feed, ep: ep}, nil
+}
+
+// publish sends rate events per second of size bytes until ctx is done.
+func (a *app) publish(ctx context.Context, rate float64, size int) {
+	if rate <= 0 {
+		return
+	}
+	t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer t.Stop()
+	var data []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		data = appendPayload(data[:0], time.Now().UnixNano(), size)
+		if _, err := a.feed.Publish(&fastsse.Event{DataBytes: data}); err != nil {
+			log.Printf("publish: %v", err)
+		}
+	}
+}
+
+// appendPayload appends the send time, a space, and filler up to size bytes
+// in all (never shorter than the time and the space).
+func appendPayload(dst []byte, nanos int64, size int) []byte {
+	start := len(dst)
+	dst = strconv.AppendInt(dst, nanos, 10)
+	dst = append(dst, ' ')
+	for len(dst)-start < size {
+		dst = append(dst, 'x')
+	}
+	return dst
+}
+
+func main() {
+	addr := serve.Addr()
+	rate := flag.Float64("rate", 1, "events per second to every subscriber")
+	size := flag.Int("size", 64, "bytes of data per event")
+	heartbeat := flag.Duration("heartbeat", 15*time.Second, "heartbeat interval; negative turns heartbeats off")
+	queue := flag.Int("queue", 0, "per-connection queue size (0: the library's default)")
+	flag.Parse()
+
+	a, err := newApp(&fastsse.Options{Heartbeat: *heartbeat, QueueSize: *queue})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go a.publish(ctx, *rate, *size)
+	err = serve.RunListener(ctx, ln, a.handler, func(ad net.Addr) {
+		log.Printf("listening on http://%s/ (rate %g/s, size %d)", ad, *rate, *size)
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
