@@ -28,6 +28,7 @@ type Conn struct {
 	done    chan struct{}
 	hbDue   atomic.Bool  // the heartbeat wheel asks for a heartbeat
 	lastOut atomic.Int64 // core clock at the last write, for heartbeats
+	endAt   int64        // core clock when MaxLifetime ends the stream; 0: never. Set before register.
 }
 
 func newConn(c *core, raw net.Conn) *Conn {
@@ -66,15 +67,24 @@ func (c *Conn) SendAfter(d time.Duration, msg any) *time.Timer {
 // is written, and Terminate gets ErrStopped. It does not wait; use Done for
 // that. It returns ErrClosed when the stream has already ended or is ending.
 func (c *Conn) Close() error {
+	if !c.endSoon(ErrStopped) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// endSoon asks the stream's goroutine to end with reason; it returns false
+// if the stream has ended or is ending already.
+func (c *Conn) endSoon(reason error) bool {
 	c.mu.Lock()
 	if c.ended || c.ending != nil {
 		c.mu.Unlock()
-		return ErrClosed
+		return false
 	}
-	c.ending = ErrStopped
+	c.ending = reason
 	c.mu.Unlock()
 	c.wake()
-	return nil
+	return true
 }
 
 // Done returns a channel closed once the stream has ended and Terminate

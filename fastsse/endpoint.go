@@ -1,6 +1,7 @@
 package fastsse
 
 import (
+	"context"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,8 @@ type core struct {
 	hbMu      sync.Mutex
 	hbRunning bool
 	hbKick    chan struct{}
+
+	draining atomic.Bool // Drain was called: refuse new streams
 }
 
 func (c *core) now() int64 { return int64(time.Since(c.epoch)) }
@@ -111,7 +114,10 @@ func (c *core) register(conn *Conn) {
 	sh.mu.Unlock()
 	c.stats.open.Add(1)
 	c.stats.opened.Add(1)
-	if c.opts.Heartbeat <= 0 {
+	if c.draining.Load() { // Drain began after serve checked
+		conn.endSoon(ErrShutdown)
+	}
+	if c.opts.Heartbeat <= 0 && c.opts.MaxLifetime <= 0 {
 		return
 	}
 	c.hbMu.Lock()
@@ -135,13 +141,22 @@ func (c *core) unregister(conn *Conn) {
 	}
 }
 
-// heartbeats asks every stream that has written nothing for a Heartbeat
-// interval to write a heartbeat. It ticks at a quarter of the interval, so a
+// heartbeats is the one timer of all an endpoint's streams: it asks every
+// stream that has written nothing for a Heartbeat interval to write a
+// heartbeat, and ends the streams whose MaxLifetime has come. It ticks at a
+// quarter of the interval (a twentieth of MaxLifetime, if smaller), so a
 // heartbeat goes out between 1 and 1.25 intervals after the last write, and
 // it returns as soon as no stream is open.
 func (c *core) heartbeats() {
-	hb := c.opts.Heartbeat
-	t := time.NewTicker(max(hb/4, time.Millisecond))
+	hb := int64(c.opts.Heartbeat)
+	tick := time.Duration(1<<63 - 1)
+	if hb > 0 {
+		tick = c.opts.Heartbeat / 4
+	}
+	if c.opts.MaxLifetime > 0 {
+		tick = min(tick, c.opts.MaxLifetime/20)
+	}
+	t := time.NewTicker(max(tick, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -156,15 +171,72 @@ func (c *core) heartbeats() {
 		}
 		c.hbMu.Unlock()
 		now := c.now()
-		for i := range c.shards {
-			sh := &c.shards[i]
-			sh.mu.Lock()
-			for conn := range sh.m {
-				if now-conn.lastOut.Load() >= int64(hb) && !conn.hbDue.Swap(true) {
-					conn.wake()
+		c.each(func(conn *Conn) {
+			if conn.endAt != 0 && now >= conn.endAt {
+				conn.endSoon(ErrLifetime)
+			} else if hb > 0 && now-conn.lastOut.Load() >= hb && !conn.hbDue.Swap(true) {
+				conn.wake()
+			}
+		})
+	}
+}
+
+// each calls f for every open stream, one shard locked at a time; f must
+// not register or unregister.
+func (c *core) each(f func(*Conn)) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for conn := range sh.m {
+			f(conn)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Drain ends every open stream, for a clean stop (on SIGTERM, say) or to
+// move clients to other instances. The streams end one by one, spread
+// evenly over the period spread, each with a retry hint (see
+// Options.Retry) and ErrShutdown for Terminate, so that clients do not all
+// reconnect at once. From the call on, new requests get 503 Service
+// Unavailable with a Retry-After header. Drain returns when every stream has
+// ended and Terminate has returned, or with ctx's error when ctx is done
+// first. A spread of 0 ends them all at once.
+//
+// fasthttp's Server.Shutdown also ends streams (at once), but only those it
+// knows of: call Drain first, then Shutdown.
+func (e *Endpoint) Drain(ctx context.Context, spread time.Duration) error {
+	c := e.core
+	c.draining.Store(true)
+	var conns []*Conn
+	c.each(func(conn *Conn) { conns = append(conns, conn) })
+	start := time.Now()
+	var t *time.Timer
+	for i, conn := range conns {
+		if spread > 0 && len(conns) > 1 {
+			due := start.Add(spread * time.Duration(i) / time.Duration(len(conns)))
+			if d := time.Until(due); d > 0 {
+				if t == nil {
+					t = time.NewTimer(d)
+				} else {
+					t.Reset(d)
+				}
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
 				}
 			}
-			sh.mu.Unlock()
+		}
+		conn.endSoon(ErrShutdown)
+	}
+	for _, conn := range conns {
+		select {
+		case <-conn.Done():
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
+	return nil
 }

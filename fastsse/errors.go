@@ -42,8 +42,11 @@ var (
 	// ErrWriteFailed: a write failed for another cause (a deadline, for one). The
 	// reason wraps the write error.
 	ErrWriteFailed = errors.New("fastsse: write failed")
-	// ErrShutdown: the server is shutting down.
+	// ErrShutdown: the server is shutting down (Server.Shutdown, or
+	// Endpoint.Drain).
 	ErrShutdown = errors.New("fastsse: server shutting down")
+	// ErrLifetime: the stream reached Options.MaxLifetime.
+	ErrLifetime = errors.New("fastsse: stream lifetime reached")
 	// ErrSlowConsumer: the connection's queue overflowed under OverflowClose.
 	// Notify returns it to the sender that overflowed the queue.
 	ErrSlowConsumer = errors.New("fastsse: slow consumer closed")

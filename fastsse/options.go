@@ -23,6 +23,21 @@ type Options struct {
 	// closed connection only when a write to it fails. Default 15s; negative
 	// turns heartbeats off.
 	Heartbeat time.Duration
+
+	// MaxLifetime, when positive, bounds how long a stream stays open:
+	// each stream ends after a random 80–100% of it (so streams opened
+	// together do not all end together) with a retry hint, and Terminate
+	// gets ErrLifetime. For platforms that cap request time (Cloud Run: 300
+	// s by default; Lambda: 900 s); with replay, the client resumes without
+	// loss. Default 0: no limit.
+	MaxLifetime time.Duration
+
+	// Retry is the reconnection delay the server asks clients for. When
+	// positive it is sent as "retry:" when a stream opens. Whenever the
+	// server ends a stream itself (Server.Shutdown, Drain, MaxLifetime) the
+	// last frame is a retry hint of a random 100–150% of Retry (3 s when
+	// Retry is 0), so clients spread their reconnects.
+	Retry time.Duration
 }
 
 // OverflowPolicy is what a full queue does with one more message. Each policy
@@ -46,6 +61,7 @@ const (
 const (
 	defaultQueueSize = 128
 	defaultHeartbeat = 15 * time.Second
+	defaultEndRetry  = 3 * time.Second
 )
 
 func (o *Options) withDefaults() Options {

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime/debug"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -40,6 +43,11 @@ func (e *endpoint[S]) serve(ctx *fasthttp.RequestCtx) {
 		// ctx.Error resets the response headers: set Allow after it.
 		ctx.Error("405 Method Not Allowed: an event stream is read with GET\n", fasthttp.StatusMethodNotAllowed)
 		ctx.Response.Header.Set("Allow", "GET")
+		return
+	}
+	if e.core.draining.Load() {
+		ctx.Error("503 Service Unavailable: draining\n", fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set("Retry-After", "1")
 		return
 	}
 	c := newConn(e.core, ctx.Conn())
@@ -83,6 +91,9 @@ func (e *endpoint[S]) serve(ctx *fasthttp.RequestCtx) {
 	// ctx.Done is closed only by Server.Shutdown, never when a client leaves;
 	// the writer must not touch ctx, so take the channel now.
 	st.done = ctx.Done()
+	if l := e.core.opts.MaxLifetime; l > 0 {
+		c.endAt = e.core.now() + int64(l) - rand.Int64N(int64(l)/5+1)
+	}
 	e.core.register(c)
 	st.opened = true
 	// fasthttp runs the writer on a goroutine of its own, with no recover.
@@ -129,6 +140,9 @@ func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 	c := st.conn
 	bp := st.core.bufs.get()
 	buf := (*bp)[:0]
+	if r := st.core.opts.Retry; r > 0 {
+		buf = appendRetry(buf, r)
+	}
 	for i := range st.initial {
 		buf = st.appendSend(buf, &st.initial[i])
 	}
@@ -142,12 +156,15 @@ func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 		select {
 		case <-c.wakeCh:
 		case <-st.done:
-			return ErrShutdown
+			return st.endWithHint(w, ErrShutdown)
 		}
 		q, ending := c.take()
 		if ending != nil {
 			if q != nil {
 				st.core.rings.put(q)
+			}
+			if ending == ErrShutdown || ending == ErrLifetime {
+				return st.endWithHint(w, ending)
 			}
 			return ending
 		}
@@ -182,6 +199,30 @@ func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 			return ErrStopped
 		}
 	}
+}
+
+// endWithHint writes the retry hint that ends a stream the server ends
+// itself, and returns reason (or the write's error).
+func (st *stream[S]) endWithHint(w *bufio.Writer, reason error) error {
+	base := st.core.opts.Retry
+	if base <= 0 {
+		base = defaultEndRetry
+	}
+	bp := st.core.bufs.get()
+	buf := appendRetry((*bp)[:0], base+time.Duration(rand.Int64N(int64(base)/2+1)))
+	if err := st.write(w, buf); err != nil {
+		return err
+	}
+	st.core.bufs.put(bp)
+	return reason
+}
+
+// appendRetry appends a frame that only sets the client's reconnection
+// delay: browsers apply the retry field and dispatch nothing.
+func appendRetry(dst []byte, d time.Duration) []byte {
+	dst = append(dst, "retry: "...)
+	dst = strconv.AppendInt(dst, d.Milliseconds(), 10)
+	return append(dst, "\n\n"...)
 }
 
 // apply takes a callback's result: the new state, and the event to send.

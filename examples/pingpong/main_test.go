@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,12 +65,13 @@ func TestPingPong(t *testing.T) {
 		}
 	}
 
-	// Shutdown ends the open streams: each body reaches a clean EOF.
+	// Shutdown ends the open streams: each gets a retry hint, then its body
+	// reaches a clean EOF (the final chunk).
 	cancel()
 	for _, r := range readers {
 		rest, err := io.ReadAll(r)
 		require.NoError(t, err)
-		require.Empty(t, strings.TrimSpace(string(rest)))
+		require.Regexp(t, `^retry: \d+\n\n$`, string(rest))
 	}
 	require.NoError(t, <-stopped)
 	client.CloseIdleConnections()
