@@ -22,8 +22,8 @@ type drHandler struct {
 }
 
 func (h *drHandler) Init(any, string, *Request) InitResult[struct{}] { return Open(struct{}{}) }
-func (h *drHandler) HandleNotify(any, struct{}) Result[struct{}]    { return NoSend(struct{}{}) }
-func (h *drHandler) HandleInfo(any, struct{}) Result[struct{}]      { return NoSend(struct{}{}) }
+func (h *drHandler) HandleNotify(any, struct{}) Result[struct{}]     { return NoSend(struct{}{}) }
+func (h *drHandler) HandleInfo(any, struct{}) Result[struct{}]       { return NoSend(struct{}{}) }
 func (h *drHandler) HandleError(_ Event, _ error, s struct{}) struct{} {
 	return s
 }
