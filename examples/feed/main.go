@@ -118,6 +118,7 @@ func main() {
 	size := flag.Int("size", 64, "bytes of data per event")
 	heartbeat := flag.Duration("heartbeat", 15*time.Second, "heartbeat interval; negative turns heartbeats off")
 	queue := flag.Int("queue", 0, "per-connection queue size (0: the library's default)")
+	spread := serve.SpreadFlag()
 	flag.Parse()
 
 	a, err := newApp(&fastsse.Options{Heartbeat: *heartbeat, QueueSize: *queue})
@@ -131,8 +132,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go a.publish(ctx, *rate, *size)
-	err = serve.RunListener(ctx, ln, a.handler, func(ad net.Addr) {
-		log.Printf("listening on http://%s/ (rate %g/s, size %d)", ad, *rate, *size)
+	err = serve.RunListener(ctx, ln, a.handler, serve.Options{
+		Ready: func(ad net.Addr) {
+			log.Printf("listening on http://%s/ (rate %g/s, size %d)", ad, *rate, *size)
+		},
+		Drain:  []*fastsse.Endpoint{a.ep},
+		Spread: *spread,
 	})
 	if err != nil {
 		log.Fatal(err)

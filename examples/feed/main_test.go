@@ -41,7 +41,9 @@ func TestFeedContract(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
-	go func() { stopped <- serve.RunListener(ctx, ln, a.handler, nil) }()
+	go func() {
+		stopped <- serve.RunListener(ctx, ln, a.handler, serve.Options{Drain: []*fastsse.Endpoint{a.ep}})
+	}()
 	published := make(chan struct{})
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer func() {

@@ -54,11 +54,11 @@ func (reader) Terminate(error, struct{}) {}
 
 // newApp returns the routes: / (the page), GET /news (the stream) and
 // POST /news (publish). keep is how many news the replay ring holds.
-func newApp(keep int) (fasthttp.RequestHandler, error) {
+func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
 	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: keep})
 	ep, err := fastsse.New[struct{}](reader{news: news}, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
@@ -86,16 +86,17 @@ func newApp(keep int) (fasthttp.RequestHandler, error) {
 		}
 		ctx.SetBodyString(id)
 	})
-	return r.Handler, nil
+	return r.Handler, ep, nil
 }
 
 func main() {
 	addr := serve.Addr()
 	keep := flag.Int("keep", 1000, "news kept for clients that reconnect")
+	spread := serve.SpreadFlag()
 	flag.Parse()
-	h, err := newApp(*keep)
+	h, ep, err := newApp(*keep)
 	if err != nil {
 		panic(err)
 	}
-	serve.Main(*addr, h)
+	serve.Main(*addr, h, serve.Options{Drain: []*fastsse.Endpoint{ep}, Spread: *spread})
 }

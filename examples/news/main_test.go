@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/examples/internal/serve"
+	"github.com/lasse-go/lasse/fastsse"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -30,13 +31,13 @@ type newsServer struct {
 
 func startNews(t *testing.T, keep int) *newsServer {
 	t.Helper()
-	h, err := newApp(keep)
+	h, ep, err := newApp(keep)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
-	go func() { stopped <- serve.RunListener(ctx, ln, h, nil) }()
+	go func() { stopped <- serve.RunListener(ctx, ln, h, serve.Options{Drain: []*fastsse.Endpoint{ep}}) }()
 	s := &newsServer{base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		cancel()

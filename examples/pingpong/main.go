@@ -44,11 +44,11 @@ func (pong) HandleError(_ fastsse.Event, _ error, n pongs) pongs { return n }
 func (pong) Terminate(error, pongs) {}
 
 // newApp returns the example's routes: / (the page), /pong and /ping.
-func newApp() (fasthttp.RequestHandler, error) {
+func newApp() (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
 	group := &fastsse.Group{}
 	ep, err := fastsse.New[pongs](pong{group: group}, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
@@ -63,15 +63,16 @@ func newApp() (fasthttp.RequestHandler, error) {
 	}
 	r.GET("/ping", ping)
 	r.POST("/ping", ping)
-	return r.Handler, nil
+	return r.Handler, ep, nil
 }
 
 func main() {
 	addr := serve.Addr()
+	spread := serve.SpreadFlag()
 	flag.Parse()
-	h, err := newApp()
+	h, ep, err := newApp()
 	if err != nil {
 		panic(err)
 	}
-	serve.Main(*addr, h)
+	serve.Main(*addr, h, serve.Options{Drain: []*fastsse.Endpoint{ep}, Spread: *spread})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/examples/internal/serve"
+	"github.com/lasse-go/lasse/fastsse"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -22,13 +23,13 @@ func TestMain(m *testing.M) {
 }
 
 func TestPingPong(t *testing.T) {
-	h, err := newApp()
+	h, ep, err := newApp()
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
-	go func() { stopped <- serve.RunListener(ctx, ln, h, nil) }()
+	go func() { stopped <- serve.RunListener(ctx, ln, h, serve.Options{Drain: []*fastsse.Endpoint{ep}}) }()
 	base := "http://" + ln.Addr().String()
 	client := &http.Client{Timeout: 10 * time.Second}
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lasse-go/lasse/fastsse"
 	"github.com/valyala/fasthttp"
 )
 
@@ -25,21 +26,32 @@ func Addr() *string {
 	return flag.String("addr", "127.0.0.1:8080", "address to listen on")
 }
 
+// Options are what an example passes besides its handler.
+type Options struct {
+	// Ready, when set, is called with the bound address once listening.
+	Ready func(net.Addr)
+	// Drain lists the endpoints to drain before the server shuts down.
+	Drain []*fastsse.Endpoint
+	// Spread is the period the drain spreads the streams' ends over.
+	Spread time.Duration
+}
+
 // Run serves h on addr until SIGINT or SIGTERM, then shuts down. It returns
-// when the server has stopped. ready, when not nil, is called with the bound
-// address once the listener is open.
-func Run(addr string, h fasthttp.RequestHandler, ready func(net.Addr)) error {
+// when the server has stopped.
+func Run(addr string, h fasthttp.RequestHandler, o Options) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return RunListener(ctx, ln, h, ready)
+	return RunListener(ctx, ln, h, o)
 }
 
-// RunListener serves h on ln until ctx is done, then shuts down within Grace.
-func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler, ready func(net.Addr)) error {
+// RunListener serves h on ln until ctx is done; then it drains the
+// endpoints, spreading their streams' ends over o.Spread, and shuts the
+// server down, all within Grace.
+func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler, o Options) error {
 	srv := &fasthttp.Server{
 		Handler: h,
 		Name:    "lasse-example",
@@ -52,17 +64,22 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	if ready != nil {
-		ready(ln.Addr())
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
 	}
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-	log.Printf("shutting down: ending open streams")
 	sctx, cancel := context.WithTimeout(context.Background(), Grace)
 	defer cancel()
+	for _, ep := range o.Drain {
+		log.Printf("draining %d streams over %v", ep.Stats().Open, o.Spread)
+		if err := ep.Drain(sctx, o.Spread); err != nil {
+			log.Printf("drain: %v", err)
+		}
+	}
 	err := srv.ShutdownWithContext(sctx)
 	if serr := <-served; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
 		err = serr
@@ -73,10 +90,15 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 	return nil
 }
 
-// Main runs an example and exits non-zero on error.
-func Main(addr string, h fasthttp.RequestHandler) {
-	err := Run(addr, h, func(a net.Addr) { log.Printf("listening on http://%s/", a) })
-	if err != nil {
+// Main runs an example until SIGINT or SIGTERM and exits non-zero on error.
+func Main(addr string, h fasthttp.RequestHandler, o Options) {
+	o.Ready = func(a net.Addr) { log.Printf("listening on http://%s/", a) }
+	if err := Run(addr, h, o); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// SpreadFlag registers the -drain-spread flag.
+func SpreadFlag() *time.Duration {
+	return flag.Duration("drain-spread", 5*time.Second, "on SIGINT/SIGTERM, spread the ends of open streams over this period (at most 10s in all)")
 }
