@@ -29,6 +29,7 @@ type Conn struct {
 	hbDue   atomic.Bool  // the heartbeat wheel asks for a heartbeat
 	lastOut atomic.Int64 // core clock at the last write, for heartbeats
 	endAt   int64        // core clock when MaxLifetime ends the stream; 0: never. Set before register.
+	dn      *denseConn   // the dense transport's part; nil for the stream transport. Set before register.
 }
 
 func newConn(c *core, raw net.Conn) *Conn {
@@ -39,6 +40,13 @@ func newConn(c *core, raw net.Conn) *Conn {
 		wakeCh: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
+}
+
+// newDenseConn makes a dense stream's Conn: no wake channel (a shard does
+// the waiting) and no raw connection to close on overflow (dense writes
+// never block, and only the shard may close the socket).
+func newDenseConn(c *core) *Conn {
+	return &Conn{core: c, id: c.nextID.Add(1), done: make(chan struct{})}
 }
 
 // Notify sends msg to HandleNotify (lasse_handler:notify/2). It never
@@ -100,6 +108,10 @@ func (c *Conn) Err() error {
 }
 
 func (c *Conn) wake() {
+	if c.dn != nil {
+		c.dn.schedule(c)
+		return
+	}
 	select {
 	case c.wakeCh <- struct{}{}:
 	default:

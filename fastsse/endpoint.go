@@ -102,6 +102,9 @@ type core struct {
 	hbKick    chan struct{}
 
 	draining atomic.Bool // Drain was called: refuse new streams
+
+	denseMu sync.Mutex
+	dense   *denseSet // the dense transport's machinery, while it has streams
 }
 
 func (c *core) now() int64 { return int64(time.Since(c.epoch)) }
@@ -117,7 +120,7 @@ func (c *core) register(conn *Conn) {
 	if c.draining.Load() { // Drain began after serve checked
 		conn.endSoon(ErrShutdown)
 	}
-	if c.opts.Heartbeat <= 0 && c.opts.MaxLifetime <= 0 {
+	if c.opts.Heartbeat <= 0 && c.opts.MaxLifetime <= 0 && conn.dn == nil {
 		return
 	}
 	c.hbMu.Lock()
@@ -149,12 +152,16 @@ func (c *core) unregister(conn *Conn) {
 // it returns as soon as no stream is open.
 func (c *core) heartbeats() {
 	hb := int64(c.opts.Heartbeat)
+	wt := int64(c.opts.WriteTimeout)
 	tick := time.Duration(1<<63 - 1)
 	if hb > 0 {
 		tick = c.opts.Heartbeat / 4
 	}
 	if c.opts.MaxLifetime > 0 {
 		tick = min(tick, c.opts.MaxLifetime/20)
+	}
+	if c.opts.Transport == TransportDense {
+		tick = min(tick, c.opts.WriteTimeout/4)
 	}
 	t := time.NewTicker(max(tick, time.Millisecond))
 	defer t.Stop()
@@ -174,7 +181,12 @@ func (c *core) heartbeats() {
 		c.each(func(conn *Conn) {
 			if conn.endAt != 0 && now >= conn.endAt {
 				conn.endSoon(ErrLifetime)
-			} else if hb > 0 && now-conn.lastOut.Load() >= hb && !conn.hbDue.Swap(true) {
+			} else if d := conn.dn; d != nil && wt > 0 {
+				if since := d.since.Load(); since != 0 && now-since >= wt && conn.endSoon(ErrSlowConsumer) {
+					c.stats.slow.Add(1)
+				}
+			}
+			if hb > 0 && now-conn.lastOut.Load() >= hb && !conn.hbDue.Swap(true) {
 				conn.wake()
 			}
 		})

@@ -38,7 +38,37 @@ type Options struct {
 	// last frame is a retry hint of a random 100–150% of Retry (3 s when
 	// Retry is 0), so clients spread their reconnects.
 	Retry time.Duration
+
+	// Transport is how streams reach the socket. Default TransportStream.
+	Transport Transport
+
+	// WriteTimeout is how long a dense stream's write may stay incomplete
+	// (the client is not reading) before the stream ends as a slow consumer
+	// (ErrSlowConsumer). Default 10s. The stream transport has no such
+	// deadline of its own: there, a client that stops reading is evicted
+	// by the overflow policy once its queue fills.
+	WriteTimeout time.Duration
 }
+
+// Transport is how an Endpoint's streams reach the socket.
+type Transport uint8
+
+const (
+	// TransportStream writes each stream from its own goroutine through
+	// fasthttp's SetBodyStreamWriter: portable, and fasthttp keeps owning
+	// the connection. About 21 KB and two goroutines per open stream.
+	TransportStream Transport = iota
+	// TransportDense, for very high connection counts, hijacks the
+	// connection and writes the response itself: no goroutine per stream,
+	// a few writer goroutines for all, epoll to see a client leave within
+	// a millisecond without writing, non-blocking writes so that a slow
+	// client never holds up another. About 1 KB per open stream. Linux
+	// only (elsewhere it falls back to TransportStream), and HTTP/1.1 only
+	// (an HTTP/1.0 request is served by the stream transport). The server
+	// does not need KeepHijackedConns. fasthttp's Server.Shutdown does not
+	// wait for hijacked connections: call Endpoint.Drain before it.
+	TransportDense
+)
 
 // OverflowPolicy is what a full queue does with one more message. Each policy
 // is counted in Stats.
@@ -62,6 +92,7 @@ const (
 	defaultQueueSize = 128
 	defaultHeartbeat = 15 * time.Second
 	defaultEndRetry  = 3 * time.Second
+	defaultWriteWait = 10 * time.Second
 )
 
 func (o *Options) withDefaults() Options {
@@ -74,6 +105,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.Heartbeat == 0 {
 		r.Heartbeat = defaultHeartbeat
+	}
+	if r.WriteTimeout <= 0 {
+		r.WriteTimeout = defaultWriteWait
+	}
+	if r.Transport == TransportDense && !denseSupported {
+		r.Transport = TransportStream
 	}
 	return r
 }

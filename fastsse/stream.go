@@ -50,8 +50,19 @@ func (e *endpoint[S]) serve(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Retry-After", "1")
 		return
 	}
-	c := newConn(e.core, ctx.Conn())
-	st := &stream[S]{h: e.h, core: e.core, conn: c}
+	var c *Conn
+	var set *denseSet
+	if e.core.opts.Transport == TransportDense {
+		set, _ = e.core.denseAcquire() // nil on failure: stream transport
+	}
+	st := &stream[S]{h: e.h, core: e.core}
+	if set != nil {
+		c = newDenseConn(e.core)
+		c.dn = set.newConn(c.id, st.denseStep)
+	} else {
+		c = newConn(e.core, ctx.Conn())
+	}
+	st.conn = c
 	st.req = Request{ctx: ctx, conn: c}
 	// fasthttp reuses the request's memory once the handler returns: copy.
 	lastID := string(ctx.Request.Header.Peek("Last-Event-ID"))
@@ -63,37 +74,48 @@ func (e *endpoint[S]) serve(ctx *fasthttp.RequestCtx) {
 		ctx.Error("500 Internal Server Error\n", fasthttp.StatusInternalServerError)
 		c.markEnded(perr)
 		c.finish()
+		if set != nil {
+			e.core.denseRelease(set)
+		}
 		return
 	}
 	st.state = res.state
-	switch res.op {
-	case opNoContent:
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		st.end(ErrRefused)
-		return
-	case opReply:
-		if res.status < 200 || res.status > 599 {
+	if res.op != opOpen {
+		switch {
+		case res.op == opNoContent:
+			ctx.SetStatusCode(fasthttp.StatusNoContent)
+			st.end(ErrRefused)
+		case res.status < 200 || res.status > 599:
 			ctx.Error("500 Internal Server Error\n", fasthttp.StatusInternalServerError)
 			st.end(fmt.Errorf("%w: Reply with invalid status %d", ErrRefused, res.status))
-			return
+		default:
+			ctx.SetStatusCode(res.status)
+			ctx.SetBody(res.body)
+			st.end(ErrRefused)
 		}
-		ctx.SetStatusCode(res.status)
-		ctx.SetBody(res.body)
-		st.end(ErrRefused)
+		if set != nil {
+			e.core.denseRelease(set)
+		}
 		return
 	}
 	hdr := &ctx.Response.Header
 	hdr.SetContentType("text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
-	ctx.Response.ImmediateHeaderFlush = true
 	st.initial = res.initial
-	// ctx.Done is closed only by Server.Shutdown, never when a client leaves;
-	// the writer must not touch ctx, so take the channel now.
-	st.done = ctx.Done()
 	if l := e.core.opts.MaxLifetime; l > 0 {
 		c.endAt = e.core.now() + int64(l) - rand.Int64N(int64(l)/5+1)
 	}
+	if set != nil {
+		serveDense(st, ctx)
+		e.core.register(c)
+		st.opened = true
+		return
+	}
+	ctx.Response.ImmediateHeaderFlush = true
+	// ctx.Done is closed only by Server.Shutdown, never when a client leaves;
+	// the writer must not touch ctx, so take the channel now.
+	st.done = ctx.Done()
 	e.core.register(c)
 	st.opened = true
 	// fasthttp runs the writer on a goroutine of its own, with no recover.
@@ -131,13 +153,51 @@ func (st *stream[S]) terminate(reason error) {
 	st.h.Terminate(reason, st.state)
 }
 
+// sink is the transport: how a batch reaches the client.
+type sink interface {
+	// send writes one batch, which may be empty, and flushes it.
+	send(b []byte) error
+}
+
+// bufioSink is the stream transport's sink: fasthttp's body writer.
+type bufioSink struct{ w *bufio.Writer }
+
+func (s bufioSink) send(b []byte) error {
+	if len(b) > 0 {
+		if _, err := s.w.Write(b); err != nil {
+			return err
+		}
+	}
+	return s.w.Flush()
+}
+
+// loop is the stream transport: the stream's goroutine waits for work and
+// runs step, until step or the server's shutdown ends the stream.
 func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 	defer func() {
 		if r := recover(); r != nil {
 			reason = &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	c := st.conn
+	out := bufioSink{w}
+	if err := st.start(out); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-st.conn.wakeCh:
+		case <-st.done:
+			return st.endWithHint(out, ErrShutdown)
+		}
+		if err := st.step(out); err != nil {
+			return err
+		}
+	}
+}
+
+// start writes the first batch: the retry field if set, then the initial
+// events. It is written even when empty, which flushes the headers.
+func (st *stream[S]) start(out sink) error {
 	bp := st.core.bufs.get()
 	buf := (*bp)[:0]
 	if r := st.core.opts.Retry; r > 0 {
@@ -147,70 +207,76 @@ func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 		buf = st.appendSend(buf, &st.initial[i])
 	}
 	st.initial = nil
-	if err := st.write(w, buf); err != nil {
+	if err := st.write(out, buf); err != nil {
 		return err
 	}
+	*bp = buf // keep the grown buffer: the pool caps what it keeps
 	st.core.bufs.put(bp)
+	return nil
+}
 
-	for {
-		select {
-		case <-c.wakeCh:
-		case <-st.done:
-			return st.endWithHint(w, ErrShutdown)
-		}
-		q, ending := c.take()
-		if ending != nil {
-			if q != nil {
-				st.core.rings.put(q)
-			}
-			if ending == ErrShutdown || ending == ErrLifetime {
-				return st.endWithHint(w, ending)
-			}
-			return ending
-		}
-		bp = st.core.bufs.get()
-		buf = (*bp)[:0]
-		stop := false
+// step handles everything pending for the stream: it runs the callbacks for
+// the queued messages in order, encodes all resulting events into one
+// batch, and writes it with one write. It returns the reason to end the
+// stream, or nil to go on.
+func (st *stream[S]) step(out sink) error {
+	c := st.conn
+	q, ending := c.take()
+	if ending != nil {
 		if q != nil {
-			for q.n > 0 && !stop {
-				it := q.pop()
-				switch it.kind {
-				case kindFrame:
-					buf = append(buf, it.frame.b...)
-					st.sent++
-				case kindNotify:
-					r := st.h.HandleNotify(it.msg, st.state)
-					buf, stop = st.apply(buf, &r)
-				case kindInfo:
-					r := st.h.HandleInfo(it.msg, st.state)
-					buf, stop = st.apply(buf, &r)
-				}
-			}
 			st.core.rings.put(q)
 		}
-		if c.hbDue.Swap(false) && len(buf) == 0 {
-			buf = append(buf, heartbeat...)
+		if ending == ErrShutdown || ending == ErrLifetime {
+			return st.endWithHint(out, ending)
 		}
-		if err := st.write(w, buf); err != nil {
+		return ending
+	}
+	bp := st.core.bufs.get()
+	buf := (*bp)[:0]
+	stop := false
+	if q != nil {
+		for q.n > 0 && !stop {
+			it := q.pop()
+			switch it.kind {
+			case kindFrame:
+				buf = append(buf, it.frame.b...)
+				st.sent++
+			case kindNotify:
+				r := st.h.HandleNotify(it.msg, st.state)
+				buf, stop = st.apply(buf, &r)
+			case kindInfo:
+				r := st.h.HandleInfo(it.msg, st.state)
+				buf, stop = st.apply(buf, &r)
+			}
+		}
+		st.core.rings.put(q)
+	}
+	if c.hbDue.Swap(false) && len(buf) == 0 {
+		buf = append(buf, heartbeat...)
+	}
+	if len(buf) > 0 {
+		if err := st.write(out, buf); err != nil {
 			return err
 		}
-		st.core.bufs.put(bp)
-		if stop {
-			return ErrStopped
-		}
 	}
+	*bp = buf // keep the grown buffer: the pool caps what it keeps
+	st.core.bufs.put(bp)
+	if stop {
+		return ErrStopped
+	}
+	return nil
 }
 
 // endWithHint writes the retry hint that ends a stream the server ends
 // itself, and returns reason (or the write's error).
-func (st *stream[S]) endWithHint(w *bufio.Writer, reason error) error {
+func (st *stream[S]) endWithHint(out sink, reason error) error {
 	base := st.core.opts.Retry
 	if base <= 0 {
 		base = defaultEndRetry
 	}
 	bp := st.core.bufs.get()
 	buf := appendRetry((*bp)[:0], base+time.Duration(rand.Int64N(int64(base)/2+1)))
-	if err := st.write(w, buf); err != nil {
+	if err := st.write(out, buf); err != nil {
 		return err
 	}
 	st.core.bufs.put(bp)
@@ -250,18 +316,20 @@ func (st *stream[S]) appendSend(buf []byte, ev *Event) []byte {
 	return nb
 }
 
-// write writes one batch and flushes it: one write and one flush per batch.
-// An empty batch still flushes, so the first call sends the headers.
-func (st *stream[S]) write(w *bufio.Writer, buf []byte) error {
-	var err error
-	if len(buf) > 0 {
-		_, err = w.Write(buf)
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err != nil {
+// write sends one batch and counts it; on failure it calls HandleError and
+// returns the reason to end the stream.
+func (st *stream[S]) write(out sink, buf []byte) error {
+	if err := out.send(buf); err != nil {
 		st.state = st.h.HandleError(st.last, err, st.state)
+		// OverflowClose closes the connection to unblock a write stuck on a
+		// client that stopped reading; that write then fails, but the
+		// stream ends as the slow consumer it is.
+		st.conn.mu.Lock()
+		ending := st.conn.ending
+		st.conn.mu.Unlock()
+		if ending == ErrSlowConsumer {
+			return ending
+		}
 		return writeReason(err)
 	}
 	st.conn.lastOut.Store(st.core.now())
