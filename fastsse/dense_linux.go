@@ -45,9 +45,9 @@ type denseConn struct {
 	step  func()          // the stream's denseStep
 	done  <-chan struct{} // the server's shutdown signal
 
-	scheduled atomic.Bool // queued on the shard, or being stepped
-	attached  atomic.Bool // the hijack handler has handed over the socket
-	gone      atomic.Bool // epoll saw the client close
+	scheduled atomic.Bool  // queued on the shard, or being stepped
+	attached  atomic.Bool  // the hijack handler has handed over the socket
+	gone      atomic.Bool  // epoll saw the client close
 	since     atomic.Int64 // core clock when the write still pending began; 0: none
 	fired     atomic.Bool  // an event fired, so the one-shot registration is disarmed
 
