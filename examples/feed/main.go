@@ -24,6 +24,8 @@ import (
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/router"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/prefork"
+	"github.com/valyala/fasthttp/reuseport"
 )
 
 //go:embed index.html
@@ -118,28 +120,50 @@ func main() {
 	size := flag.Int("size", 64, "bytes of data per event")
 	heartbeat := flag.Duration("heartbeat", 15*time.Second, "heartbeat interval; negative turns heartbeats off")
 	queue := flag.Int("queue", 0, "per-connection queue size (0: the library's default)")
+	transport := flag.String("transport", "stream", "stream or dense")
+	procs := flag.Int("prefork", 0, "serve from this many processes sharing the port (SO_REUSEPORT); 0: one process")
 	spread := serve.SpreadFlag()
 	flag.Parse()
 
-	a, err := newApp(&fastsse.Options{Heartbeat: *heartbeat, QueueSize: *queue})
-	if err != nil {
-		log.Fatal(err)
+	opts := &fastsse.Options{Heartbeat: *heartbeat, QueueSize: *queue}
+	switch *transport {
+	case "stream":
+	case "dense":
+		opts.Transport = fastsse.TransportDense
+	default:
+		log.Fatalf("-transport: %q is neither stream nor dense", *transport)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	if *procs > 0 && !prefork.IsChild() {
+		if err := runMaster(*addr, *procs); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+
+	a, err := newApp(opts)
 	if err != nil {
 		log.Fatal(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go a.publish(ctx, *rate, *size)
-	err = serve.RunListener(ctx, ln, a.handler, serve.Options{
+	o := serve.Options{
 		Ready: func(ad net.Addr) {
-			log.Printf("listening on http://%s/ (rate %g/s, size %d)", ad, *rate, *size)
+			log.Printf("pid %d listening on http://%s/ (%s transport, rate %g/s, size %d)", os.Getpid(), ad, *transport, *rate, *size)
 		},
 		Drain:  []*fastsse.Endpoint{a.ep},
 		Spread: *spread,
-	})
+	}
+	var ln net.Listener
+	if prefork.IsChild() {
+		ln, err = reuseport.Listen("tcp4", *addr)
+	} else {
+		ln, err = net.Listen("tcp", *addr)
+	}
 	if err != nil {
+		log.Fatal(err)
+	}
+	if err := serve.RunListener(ctx, ln, a.handler, o); err != nil {
 		log.Fatal(err)
 	}
 }
