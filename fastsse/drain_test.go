@@ -99,11 +99,17 @@ func TestDrainEndsEveryStreamWithRetryHint(t *testing.T) {
 	}
 	assert.Equal(t, int64(0), ep.Stats().Open)
 
+	// A new request gets only a retry hint, as a 200 event stream: an
+	// EventSource that got a 503 would give up for good.
 	resp, err := client.Get(base + "/")
 	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "no new stream while draining")
-	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	assert.Regexp(t, `^retry: (2\d\d\d|3000)\n\n$`, string(body))
+	assert.Equal(t, int64(n), ep.Stats().Opened, "Init did not run")
 }
 
 func TestDrainStopsWithContext(t *testing.T) {

@@ -2,6 +2,7 @@ package fastsse
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -109,6 +110,17 @@ type core struct {
 
 func (c *core) now() int64 { return int64(time.Since(c.epoch)) }
 
+// endRetry is the reconnection delay hinted to a client whose stream the
+// server ends: a random 100–150% of Options.Retry (or of 3 s), so that
+// clients ended together come back spread out.
+func (c *core) endRetry() time.Duration {
+	base := c.opts.Retry
+	if base <= 0 {
+		base = defaultEndRetry
+	}
+	return base + time.Duration(rand.Int64N(int64(base)/2+1))
+}
+
 func (c *core) register(conn *Conn) {
 	conn.lastOut.Store(c.now())
 	sh := &c.shards[conn.id%uint64(len(c.shards))]
@@ -210,8 +222,9 @@ func (c *core) each(f func(*Conn)) {
 // move clients to other instances. The streams end one by one, spread
 // evenly over the period spread, each with a retry hint (see
 // Options.Retry) and ErrShutdown for Terminate, so that clients do not all
-// reconnect at once. From the call on, new requests get 503 Service
-// Unavailable with a Retry-After header. Drain returns when every stream has
+// reconnect at once. From the call on, a new GET gets an empty stream with
+// only a retry hint, without Init: not 503, which would make a browser's
+// EventSource give up for good. Drain returns when every stream has
 // ended and Terminate has returned, or with ctx's error when ctx is done
 // first. A spread of 0 ends them all at once.
 //

@@ -46,8 +46,12 @@ func (e *endpoint[S]) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if e.core.draining.Load() {
-		ctx.Error("503 Service Unavailable: draining\n", fasthttp.StatusServiceUnavailable)
-		ctx.Response.Header.Set("Retry-After", "1")
+		// Not 503: an EventSource that gets anything but 200
+		// text/event-stream gives up for good. An empty stream with a retry
+		// hint makes it come back later, to another instance.
+		ctx.SetContentType("text/event-stream")
+		ctx.Response.Header.Set("Cache-Control", "no-cache")
+		ctx.SetBody(appendRetry(nil, e.core.endRetry()))
 		return
 	}
 	var c *Conn
@@ -270,12 +274,8 @@ func (st *stream[S]) step(out sink) error {
 // endWithHint writes the retry hint that ends a stream the server ends
 // itself, and returns reason (or the write's error).
 func (st *stream[S]) endWithHint(out sink, reason error) error {
-	base := st.core.opts.Retry
-	if base <= 0 {
-		base = defaultEndRetry
-	}
 	bp := st.core.bufs.get()
-	buf := appendRetry((*bp)[:0], base+time.Duration(rand.Int64N(int64(base)/2+1)))
+	buf := appendRetry((*bp)[:0], st.core.endRetry())
 	if err := st.write(out, buf); err != nil {
 		return err
 	}
