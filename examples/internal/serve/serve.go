@@ -63,7 +63,7 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 		CloseOnShutdown:    true,
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(fdLimitListener{ln}) }()
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
@@ -101,4 +101,26 @@ func Main(addr string, h fasthttp.RequestHandler, o Options) {
 // SpreadFlag registers the -drain-spread flag.
 func SpreadFlag() *time.Duration {
 	return flag.Duration("drain-spread", 5*time.Second, "on SIGINT/SIGTERM, spread the ends of open streams over this period (at most 10s in all)")
+}
+
+// fdLimitListener waits out "too many open files" from Accept. fasthttp's
+// Serve treats any Accept error but a timeout as permanent and returns, so
+// a server at its open-files limit (20,000 per process on this kind of
+// machine) would stop serving everyone; net/http sleeps and retries, as
+// this does.
+type fdLimitListener struct{ net.Listener }
+
+func (l fdLimitListener) Accept() (net.Conn, error) {
+	var last time.Time
+	for {
+		c, err := l.Listener.Accept()
+		if !errors.Is(err, syscall.EMFILE) && !errors.Is(err, syscall.ENFILE) {
+			return c, err
+		}
+		if time.Since(last) > time.Second {
+			log.Printf("accept: %v; retrying", err)
+			last = time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
