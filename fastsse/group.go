@@ -21,8 +21,12 @@ type Group struct {
 	// gets each event exactly once, from the replay or live.
 	mu      sync.Mutex
 	members map[*Conn]struct{}
-	store   ReplayStore
-	seq     uint64 // ids assigned by Publish
+	// hooked holds every Conn that registered g's end hook: the members, and
+	// those that left while their stream goes on. A Conn that leaves and
+	// joins again reuses its hook rather than adding one per Join.
+	hooked map[*Conn]struct{}
+	store  ReplayStore
+	seq    uint64 // ids assigned by Publish
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -66,8 +70,20 @@ func (g *Group) joinLocked(c *Conn) error {
 	if _, ok := g.members[c]; ok {
 		return nil
 	}
-	if !c.addEndHook(g.Leave) {
-		return ErrClosed
+	if _, ok := g.hooked[c]; ok {
+		// Joined before and left; its hook has not run yet, but the stream
+		// may have ended already.
+		if c.Err() != nil {
+			return ErrClosed
+		}
+	} else {
+		if !c.addEndHook(g.forget) {
+			return ErrClosed
+		}
+		if g.hooked == nil {
+			g.hooked = make(map[*Conn]struct{})
+		}
+		g.hooked[c] = struct{}{}
 	}
 	if g.members == nil {
 		g.members = make(map[*Conn]struct{})
@@ -122,6 +138,14 @@ func (g *Group) Leave(c *Conn) {
 	g.mu.Unlock()
 }
 
+// forget is g's end hook: c's stream has ended.
+func (g *Group) forget(c *Conn) {
+	g.mu.Lock()
+	delete(g.members, c)
+	delete(g.hooked, c)
+	g.mu.Unlock()
+}
+
 // Len returns the number of members.
 func (g *Group) Len() int {
 	g.mu.Lock()
@@ -157,7 +181,7 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 		e.ID = strconv.FormatUint(g.seq, 10)
 		ev, id = &e, e.ID
 	}
-	f := &Frame{b: ev.appendTo(nil)}
+	f := ev.frame()
 	if g.store != nil {
 		g.store.Add(id, f)
 	}

@@ -1,0 +1,69 @@
+//go:build !race
+
+package fastsse
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+// TestGroupPublishAllocsFlat fails if Publish allocates per member:
+// allocs/op with 1,000 members must equal allocs/op with 10. (The race
+// detector makes allocations of its own, hence the build tag.)
+//
+// The members are Conns of a real Endpoint without a stream behind them
+// (grpBareConn), and the measured function drains every member's queue
+// after each Publish exactly as a stream's goroutine does (take the ring,
+// give it back to the pool). So each Publish finds every queue empty and
+// takes a ring from the pool for every member: the path of a fan-out whose
+// members keep up. Real streams cannot be used here: AllocsPerRun counts
+// the allocations of every goroutine in the process, so their writes and
+// their clients' reads would be counted as Publish's.
+//
+// GC is off while measuring: a collection empties sync.Pools, and refilling
+// the ring pool would be counted as per-member allocations that the steady
+// state does not make.
+func TestGroupPublishAllocsFlat(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for _, tt := range []struct {
+		name string
+		opts *GroupOptions
+		ev   Event
+	}{
+		{"no replay", nil, Event{ID: "42", Event: "tick", Data: `{"price":9.99}`}},
+		{"replay ring", &GroupOptions{Replay: 64}, Event{Event: "tick", Data: `{"price":9.99}`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			measure := func(members int) float64 {
+				ep := grpEndpoint(t, &Options{Heartbeat: -1})
+				g := NewGroup(tt.opts)
+				conns := make([]*Conn, members)
+				for i := range conns {
+					conns[i] = grpBareConn(t, ep)
+					if err := g.Join(conns[i]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				publish := func() {
+					if _, err := g.Publish(&tt.ev); err != nil {
+						panic(err)
+					}
+					for _, c := range conns {
+						if q, _ := c.take(); q != nil {
+							ep.core.rings.put(q)
+						}
+					}
+				}
+				for range 10 { // fill the ring pool and its chain, and the replay ring's index
+					publish()
+				}
+				return testing.AllocsPerRun(200, publish)
+			}
+			few, many := measure(10), measure(1000)
+			t.Logf("allocs/op: %v with 10 members, %v with 1000", few, many)
+			if many != few {
+				t.Fatalf("Publish: %v allocs/op with 1000 members, %v with 10: it allocates per member", many, few)
+			}
+		})
+	}
+}
