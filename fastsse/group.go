@@ -102,15 +102,20 @@ func (g *Group) joinLocked(c *Conn) error {
 // (unknown, or older than what the store keeps), c joins with nothing
 // replayed and Resume returns ErrReplayGap: the client may have missed
 // events, so tell it (an initial event, say) and let it resynchronise.
-// Resume returns ErrClosed, not joining c, if c's stream has ended.
+// Resume returns ErrClosed, not joining c, if c's stream has ended. For a
+// member, Resume is Join: it replays nothing. Should c's queue be full
+// (Resume is meant for Init, before anything can fill it), Resume returns
+// ErrQueueFull and c stays joined without the replay.
 func (g *Group) Resume(c *Conn, lastEventID string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if _, member := g.members[c]; member || lastEventID == "" {
+		// A member already has every event since it joined: replaying
+		// would duplicate them.
+		return g.joinLocked(c)
+	}
 	if err := g.joinLocked(c); err != nil {
 		return err
-	}
-	if lastEventID == "" {
-		return nil
 	}
 	if g.store == nil {
 		return ErrReplayGap
