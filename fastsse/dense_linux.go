@@ -494,7 +494,10 @@ func (st *stream[S]) denseStep() {
 			return
 		}
 	}
-	clean := errors.Is(reason, ErrStopped) || errors.Is(reason, ErrShutdown) || errors.Is(reason, ErrLifetime)
+	// The final chunk tells the client the stream ended (so it reconnects),
+	// as fasthttp writes it for the stream transport: after Stop, a
+	// shutdown, the lifetime or a panic, whenever the socket can take it.
+	clean := !errors.Is(reason, ErrClientGone) && !errors.Is(reason, ErrWriteFailed) && !errors.Is(reason, ErrSlowConsumer)
 	d.close(c, clean)
 	st.end(reason)
 	st.core.denseRelease(d.set)
@@ -507,6 +510,14 @@ func (st *stream[S]) denseTurn(c *Conn, d *denseConn) (reason error) {
 		}
 	}()
 	if d.gone.Load() {
+		// Messages that came for a client that left still run their
+		// callbacks, and the events they produce go to HandleError as
+		// unsendable, as a failed write would on the stream transport.
+		if d.started && d.pending == nil {
+			if err := st.step(goneSink{}); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("%w: %w", ErrClientGone, errPeerClosed)
 	}
 	if d.pending != nil {
@@ -533,7 +544,10 @@ func (st *stream[S]) denseTurn(c *Conn, d *denseConn) (reason error) {
 	return st.step(d)
 }
 
-var errPeerClosed = errors.New("peer closed the connection")
+// goneSink is where a batch for a client that left goes: nowhere.
+type goneSink struct{}
+
+func (goneSink) send([]byte) error { return errPeerClosed }
 
 // newConn makes a dense stream's part, ready to be scheduled (by a message
 // sent during Init) before the stream is attached.

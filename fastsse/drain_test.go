@@ -73,7 +73,7 @@ func drOpen(t *testing.T, ep *Endpoint, base string, client *http.Client, n int)
 
 func TestDrainEndsEveryStreamWithRetryHint(t *testing.T) {
 	h := &drHandler{}
-	ep, err := New[struct{}](h, &Options{Heartbeat: -1, Retry: 2 * time.Second})
+	ep, err := New[struct{}](h, OnTestTransport(&Options{Heartbeat: -1, Retry: 2 * time.Second}))
 	require.NoError(t, err)
 	base, client := drServe(t, ep)
 	const n = 50
@@ -114,7 +114,7 @@ func TestDrainEndsEveryStreamWithRetryHint(t *testing.T) {
 
 func TestDrainStopsWithContext(t *testing.T) {
 	h := &drHandler{}
-	ep, err := New[struct{}](h, &Options{Heartbeat: -1})
+	ep, err := New[struct{}](h, OnTestTransport(&Options{Heartbeat: -1}))
 	require.NoError(t, err)
 	base, client := drServe(t, ep)
 	drOpen(t, ep, base, client, 3)
@@ -127,7 +127,7 @@ func TestDrainStopsWithContext(t *testing.T) {
 func TestMaxLifetimeEndsStreamWithHint(t *testing.T) {
 	h := &drHandler{}
 	const life = 400 * time.Millisecond
-	ep, err := New[struct{}](h, &Options{Heartbeat: -1, MaxLifetime: life})
+	ep, err := New[struct{}](h, OnTestTransport(&Options{Heartbeat: -1, MaxLifetime: life}))
 	require.NoError(t, err)
 	base, client := drServe(t, ep)
 	start := time.Now()

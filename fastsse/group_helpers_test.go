@@ -128,7 +128,7 @@ func grpServeMem(tb testing.TB, h Handler[int], opts *Options) *grpServer {
 
 func grpServeOn(tb testing.TB, ln net.Listener, h Handler[int], opts *Options) *Endpoint {
 	tb.Helper()
-	ep, err := New[int](h, opts)
+	ep, err := New[int](h, OnTestTransport(opts))
 	if err != nil {
 		tb.Fatal(err)
 	}

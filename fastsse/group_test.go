@@ -19,7 +19,7 @@ import (
 
 func grpEndpoint(t *testing.T, opts *Options) *Endpoint {
 	t.Helper()
-	ep, err := New[int](&grpHandler{}, opts)
+	ep, err := New[int](&grpHandler{}, OnTestTransport(opts))
 	require.NoError(t, err)
 	return ep
 }

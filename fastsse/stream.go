@@ -16,6 +16,10 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 )
 
+// errPeerClosed is the dense transport's write error for a client that epoll
+// saw leave.
+var errPeerClosed = errors.New("peer closed the connection")
+
 // heartbeat is the comment frame written to a silent stream.
 var heartbeat = []byte(": \n\n")
 
@@ -345,7 +349,7 @@ func (st *stream[S]) write(out sink, buf []byte) error {
 // socket: when fasthttp's connection goroutine fails to write to the client
 // it closes the pipe, and the writer sees fasthttputil.ErrConnectionClosed.
 func writeReason(err error) error {
-	if errors.Is(err, fasthttputil.ErrConnectionClosed) || errors.Is(err, net.ErrClosed) ||
+	if errors.Is(err, errPeerClosed) || errors.Is(err, fasthttputil.ErrConnectionClosed) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %w", ErrClientGone, err)
