@@ -181,6 +181,24 @@ func (c *Conn) pushReplay(f *Frame) error {
 	return nil
 }
 
+// shutdownGrace is how long, once the server shuts down, a stream's last
+// bytes may take to reach a client before its connection is given up.
+const shutdownGrace = time.Second
+
+// shutdownDeadline bounds the writes still to come on the stream's
+// connection. Ending the stream is not enough for Server.Shutdown to return:
+// fasthttp's connection goroutine may be stuck writing what the stream
+// wrote earlier to a client that stopped reading, with no deadline (a
+// streaming server runs with WriteTimeout 0), and Shutdown waits for it.
+func (c *Conn) shutdownDeadline() {
+	c.mu.Lock()
+	raw := c.raw
+	c.mu.Unlock()
+	if raw != nil {
+		_ = raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
+	}
+}
+
 // take hands the pending messages, and the reason to end if one was set, to
 // the stream's goroutine.
 func (c *Conn) take() (*ring, error) {

@@ -145,3 +145,54 @@ func TestMaxLifetimeEndsStreamWithHint(t *testing.T) {
 		assert.ErrorIs(t, r, ErrLifetime)
 	}
 }
+
+// Server.Shutdown returns promptly even when a stream's client stopped
+// reading: the stream ends at once, and the bytes fasthttp still holds for
+// the client get a deadline.
+func TestShutdownDoesNotWaitForStuckClient(t *testing.T) {
+	h := &drHandler{}
+	ep, err := New[struct{}](h, &Options{Heartbeat: -1, QueueSize: 1 << 12, Transport: TransportStream})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &fasthttp.Server{Handler: ep.ServeFastHTTP}
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(served) }()
+
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.(*net.TCPConn).SetReadBuffer(4096))
+	_, err = nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return ep.Stats().Open == 1 }, 5*time.Second, time.Millisecond)
+	var conn *Conn
+	ep.core.each(func(c *Conn) { conn = c })
+	big := make([]byte, 256<<10)
+	for i := range big {
+		big[i] = 'x'
+	}
+	g := &Group{}
+	require.NoError(t, g.Join(conn))
+	for range 64 { // 16 MB for a client that reads nothing
+		_, err := g.Publish(&Event{DataBytes: big})
+		require.NoError(t, err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the writes back up
+
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		nc.Close() // unblock, so the test ends
+		<-done
+		t.Fatal("Shutdown waited for a client that reads nothing")
+	}
+	<-served
+	assert.Less(t, time.Since(start), shutdownGrace+2*time.Second)
+	require.Len(t, h.terminated(), 1)
+	assert.ErrorIs(t, h.terminated()[0], ErrShutdown)
+}

@@ -195,6 +195,7 @@ func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 		select {
 		case <-st.conn.wakeCh:
 		case <-st.done:
+			st.conn.shutdownDeadline()
 			return st.endWithHint(out, ErrShutdown)
 		}
 		if err := st.step(out); err != nil {
