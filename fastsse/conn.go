@@ -64,6 +64,17 @@ func (c *Conn) Info(msg any) error {
 	return c.push(item{kind: kindInfo, msg: msg})
 }
 
+// SendFrame queues a pre-encoded frame to be written as it is, without a
+// callback, as Group.Publish does for every member: encode once with
+// NewFrame, send to as many connections as you like. It behaves as Notify
+// otherwise. A nil f is ErrDataRequired.
+func (c *Conn) SendFrame(f *Frame) error {
+	if f == nil {
+		return ErrDataRequired
+	}
+	return c.push(item{kind: kindFrame, frame: f})
+}
+
 // SendAfter sends msg to HandleInfo after d (erlang:send_after/3). Stop the
 // returned timer to cancel it. A message that fires after the stream ended
 // is dropped.

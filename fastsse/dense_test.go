@@ -203,3 +203,20 @@ func TestDenseHTTP10IsCloseDelimited(t *testing.T) {
 	assert.NotContains(t, string(body), "chunked")
 	assert.Contains(t, string(body), "Connection: close\r\n")
 }
+
+// SendFrame writes a pre-encoded frame as it is, without a callback.
+func TestSendFrame(t *testing.T) {
+	h := newDnHandler()
+	_, addr := dnServe(t, h, Options{Heartbeat: -1}, true)
+	_, r, _ := dnGet(t, addr)
+	dnChunk(t, r)
+	c := <-h.conns
+	f, err := NewFrame(&Event{ID: "7", Event: "news", Data: "shared"})
+	require.NoError(t, err)
+	require.NoError(t, c.SendFrame(f))
+	assert.Equal(t, "id: 7\nevent: news\ndata: shared\n\n", dnChunk(t, r))
+	assert.ErrorIs(t, c.SendFrame(nil), ErrDataRequired)
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, <-h.ended, ErrStopped)
+	assert.ErrorIs(t, c.SendFrame(f), ErrClosed)
+}

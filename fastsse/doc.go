@@ -22,6 +22,24 @@
 // ids and event types that would inject fields. NewFrame encodes an event
 // once for sending to many connections.
 //
+// # Transports
+//
+// TransportStream, the default, writes each stream from a goroutine of its
+// own through fasthttp's SetBodyStreamWriter: about 21 KB and two
+// goroutines per open stream. TransportDense hijacks the connection and
+// serves it from a few shared writer goroutines, with epoll to see clients
+// leave: about 1 KB per open stream, for very high connection counts (Linux).
+// Both run the same callbacks with the same results.
+//
+// # Ending streams
+//
+// A stream ends when a callback answers Stop, Conn.Close is called, the
+// client leaves, the queue overflows under OverflowClose, Options.MaxLifetime
+// passes, Endpoint.Drain ends it, or the server shuts down. When the server
+// ends a stream itself it first writes a retry hint, jittered so that
+// clients come back spread out; with a replaying Group they resume without
+// loss. On SIGTERM, call Drain, then Server.Shutdown.
+//
 // # Concurrency
 //
 // Every callback for one connection runs on that stream's goroutine, one at a
@@ -45,5 +63,16 @@
 //   - Server.WriteTimeout is one deadline for the whole response: leave it 0
 //     on a server that serves streams, or they are cut when it expires.
 //   - Server.Shutdown closes ctx.Done; every stream then ends with
-//     ErrShutdown and its final chunk, so Shutdown can return.
+//     ErrShutdown and its final chunk. fasthttp would still wait for a
+//     client that stopped reading (its connection goroutine writes with no
+//     deadline), so the connection then gets a 1 s write deadline.
+//   - Hijacked connections are invisible to Server.Shutdown: it returns
+//     without them. The dense transport ends them when ctx.Done closes, but
+//     only Endpoint.Drain waits for them.
+//   - fasthttp answers an HTTP/1.0 request for a body stream with chunked
+//     encoding, which such a client cannot read; the dense transport sends
+//     it a close-delimited body instead.
+//   - Serve returns on any Accept error but a timeout, "too many open files"
+//     included: a process at its open-files limit stops serving everyone.
+//     Wrap the listener to wait that out (the examples do).
 package fastsse
