@@ -28,7 +28,8 @@ type Event struct {
 	// DataBytes replaces Data when non-nil.
 	DataBytes []byte
 	// Retry, when positive, tells the client how long to wait before
-	// reconnecting; it is written in whole milliseconds (truncated). Zero: no
+	// reconnecting; it is written in whole milliseconds, truncated but at
+	// least 1 (a "retry: 0" would have browsers reconnect at once). Zero: no
 	// retry field. Negative: ErrInvalidRetry.
 	Retry time.Duration
 	// Comment is written first, one ": " line per line of it. Empty: none.
@@ -54,6 +55,9 @@ func AppendEvent(dst []byte, ev *Event) ([]byte, error) {
 // then the blank line. Browsers ignore it; proxies see traffic. An empty text
 // gives ": \n\n", the heartbeat.
 func AppendComment(dst []byte, text string) []byte {
+	if text == "" {
+		return append(dst, ": \n\n"...)
+	}
 	dst = appendLines(dst, ": ", bytesOf(text))
 	return append(dst, '\n')
 }
@@ -65,13 +69,16 @@ func (ev *Event) validate() error {
 	if ev.Retry < 0 {
 		return ErrInvalidRetry
 	}
-	for i := 0; i < len(ev.ID); i++ {
-		if c := ev.ID[i]; c == '\n' || c == '\r' || c == 0 {
+	// Copied to locals, so that the loops do not reload them through ev.
+	// Valid values rarely hold a byte at or below CR: one test per byte.
+	id, typ := ev.ID, ev.Event
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= '\r' && (c == '\n' || c == '\r' || c == 0) {
 			return ErrInvalidID
 		}
 	}
-	for i := 0; i < len(ev.Event); i++ {
-		if c := ev.Event[i]; c == '\n' || c == '\r' {
+	for i := 0; i < len(typ); i++ {
+		if c := typ[i]; c <= '\r' && (c == '\n' || c == '\r') {
 			return ErrInvalidType
 		}
 	}
@@ -100,7 +107,7 @@ func (ev *Event) appendTo(dst []byte) []byte {
 	dst = appendLines(dst, "data: ", data)
 	if ev.Retry > 0 {
 		dst = append(dst, "retry: "...)
-		dst = strconv.AppendInt(dst, ev.Retry.Milliseconds(), 10)
+		dst = strconv.AppendInt(dst, max(ev.Retry.Milliseconds(), 1), 10)
 		dst = append(dst, '\n')
 	}
 	return append(dst, '\n')

@@ -1,0 +1,7 @@
+// Package compare benchmarks the fastsse encoder against the encoders of other
+// Go SSE libraries, on the same events, and records which of them let a field
+// inject another field or event. It has its own go.mod so that the main module
+// never depends on those libraries; it holds tests and benchmarks only.
+//
+//	cd bench/compare && go test -run='^$' -bench=. -count=10 | tee new.txt && benchstat -col /lib -row /event new.txt
+package compare
