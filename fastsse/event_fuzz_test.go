@@ -112,21 +112,21 @@ func checkFuzzEvent(t *testing.T, ev *Event) []byte {
 
 	// A fresh stream: exactly one event, nothing left over.
 	var p specParser
-	got := p.feed(wire)
-	if len(got) != 1 || got[0] != want || p.pending() {
-		t.Fatalf("event %+v\nwire %q\nparsed %+v (pending %v)\nwant   %+v", ev, wire, got, p.pending(), want)
+	got := p.Feed(wire)
+	if len(got) != 1 || got[0] != want || p.Pending() {
+		t.Fatalf("event %+v\nwire %q\nparsed %+v (pending %v)\nwant   %+v", ev, wire, got, p.Pending(), want)
 	}
 
 	// After an earlier event with an id: an event without id keeps it.
 	var p2 specParser
-	if pre := p2.feed([]byte("id: prev\ndata: p\n\n")); len(pre) != 1 {
+	if pre := p2.Feed([]byte("id: prev\ndata: p\n\n")); len(pre) != 1 {
 		t.Fatalf("spec parser: %+v", pre)
 	}
 	if ev.ID == "" {
 		want.ID = "prev"
 	}
-	got = p2.feed(wire)
-	if len(got) != 1 || got[0] != want || p2.pending() {
+	got = p2.Feed(wire)
+	if len(got) != 1 || got[0] != want || p2.Pending() {
 		t.Fatalf("after an earlier id: event %+v\nwire %q\nparsed %+v\nwant   %+v", ev, wire, got, want)
 	}
 	return wire

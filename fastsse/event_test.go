@@ -261,8 +261,8 @@ func TestAppendComment(t *testing.T) {
 			assert.Equal(t, "pre"+tt.want, string(AppendComment([]byte("pre"), tt.text)))
 			// A client dispatches nothing and ends in a clean state.
 			var p specParser
-			assert.Empty(t, p.feed(got))
-			assert.False(t, p.pending())
+			assert.Empty(t, p.Feed(got))
+			assert.False(t, p.Pending())
 			assert.Equal(t, CommentFrame(tt.text).Bytes(), got)
 		})
 	}
@@ -296,7 +296,7 @@ func TestAppendEventStream(t *testing.T) {
 	// The same stream split at every point.
 	for i := 0; i <= len(buf); i++ {
 		var p specParser
-		got := append(p.feed(buf[:i]), p.feed(buf[i:])...)
+		got := append(p.Feed(buf[:i]), p.Feed(buf[i:])...)
 		require.Equal(t, want, got, "split at %d", i)
 	}
 }

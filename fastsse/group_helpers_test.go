@@ -232,7 +232,7 @@ func (c *grpClient) read(resp *http.Response, count func(int)) {
 			}
 		}
 		if n > 0 && c.events != nil {
-			for _, ev := range p.feed(b[:n]) {
+			for _, ev := range p.Feed(b[:n]) {
 				select {
 				case c.events <- ev:
 				case <-c.quit:

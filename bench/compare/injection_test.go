@@ -50,9 +50,9 @@ func classify(p peer, c injectionCase) (outcome, detail string) {
 		want.Type = "message"
 	}
 	var sp specParser
-	got := sp.feed(out)
+	got := sp.Feed(out)
 	detail = fmt.Sprintf("%q", out)
-	if len(got) != 1 || sp.pending() {
+	if len(got) != 1 || sp.Pending() {
 		return outcomeInjected, detail
 	}
 	g := got[0]

@@ -3,8 +3,6 @@ package compare
 import (
 	"bytes"
 	"fmt"
-	"strconv"
-	"strings"
 
 	happ "github.com/cloudwego/hertz/pkg/app"
 	hertzsse "github.com/cloudwego/hertz/pkg/protocol/sse"
@@ -12,45 +10,16 @@ import (
 	"github.com/lasse-go/lasse/fastsse"
 	ldes "github.com/launchdarkly/eventsource"
 	tmsse "github.com/tmaxmax/go-sse"
+
+	"github.com/lasse-go/lasse/internal/benchdata"
 )
 
-// The benchmark events, the same as in fastsse/event_timing_test.go: keep the
-// two in step.
+// The benchmark payloads, shared with fastsse's benchmarks.
 var (
-	// benchSmallData is a 60-byte JSON quote; with its id and type the event
-	// is about 100 bytes on the wire.
-	benchSmallData = `{"sym":"ACME","px":101.25,"qty":30,"ts":1700000000123,"x":1}`
-	// benchJSON1K is a 1 KiB JSON document without line breaks.
-	benchJSON1K = makeBenchJSON1K()
-	// benchLines10 is ten lines of text separated by LF.
-	benchLines10 = makeBenchLines10()
+	benchSmallData = benchdata.SmallData
+	benchJSON1K    = benchdata.JSON1K
+	benchLines10   = benchdata.Lines10
 )
-
-func makeBenchJSON1K() string {
-	var b strings.Builder
-	b.WriteString(`{"items":[`)
-	for i := 0; ; i++ {
-		item := `{"id":` + strconv.Itoa(1000+i) + `,"name":"item-` + strconv.Itoa(i) + `","ok":true}`
-		if b.Len()+len(item)+3 > 1024 {
-			break
-		}
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(item)
-	}
-	b.WriteString(strings.Repeat(" ", 1024-2-b.Len())) // pad to exactly 1 KiB
-	b.WriteString(`]}`)
-	return b.String()
-}
-
-func makeBenchLines10() string {
-	lines := make([]string, 10)
-	for i := range lines {
-		lines[i] = "line " + strconv.Itoa(i) + ": the quick brown fox jumps over the lazy dog"
-	}
-	return strings.Join(lines, "\n")
-}
 
 // benchEvent is one benchmark event: id and type are empty for the larger
 // payloads.
