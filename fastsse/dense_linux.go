@@ -85,6 +85,7 @@ type denseSet struct {
 }
 
 type denseShard struct {
+	size  [18]byte // chunk-size scratch for the stream being stepped
 	mu    sync.Mutex
 	ready []*Conn
 	spare []*Conn
@@ -352,8 +353,8 @@ var crlf = []byte("\r\n")
 // (head, chunk size, payload, CRLF), without copying the payload. What the
 // socket does not take now is kept and written when epoll says it can be.
 func (d *denseConn) send(b []byte) error {
-	var size [18]byte
-	iov := make([][]byte, 0, 4) // does not escape: unix.Writev copies the headers
+	size := &d.shard.size // the shard's: a stack array would escape through writev
+	iov := make([][]byte, 0, 4)
 	if d.head != nil {
 		iov = append(iov, d.head)
 	}

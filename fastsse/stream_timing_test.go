@@ -41,11 +41,11 @@ func (benchHandler) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 }
 func (benchHandler) Terminate(error, struct{}) {}
 
-// benchStream opens one stream and returns its Conn and a reader of its body.
+// benchStream opens one stream (on FASTSSE_TEST_TRANSPORT) and returns its Conn and a reader of its body.
 func benchStream(b *testing.B, opts *fastsse.Options) (*fastsse.Conn, *bufio.Reader) {
 	b.Helper()
 	h := benchHandler{conns: make(chan *fastsse.Conn, 1)}
-	ep, err := fastsse.New[struct{}](h, opts)
+	ep, err := fastsse.New[struct{}](h, fastsse.OnTestTransport(opts))
 	require.NoError(b, err)
 	s := startServer(b, ep.ServeFastHTTP)
 	c := dial(b, s.Addr, "GET", "/events")
