@@ -4,7 +4,7 @@ STATICCHECK_VERSION ?= 2025.1.1
 FUZZTIME ?= 60s
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: test bench fuzz lint run loadtest
+.PHONY: test bench fuzz lint run loadtest loadtest-smoke
 
 # vet, then every package under the race detector in shuffled order; the fuzz
 # targets' seed corpora (testdata/fuzz) run as ordinary tests.
@@ -15,9 +15,13 @@ test:
 	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd examples/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 
+BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 10 ./fastsse | tee bench/fastsse.txt
 	cd bench/compare && $(GO) test -run '^$$' -bench . -benchmem -count 10 . | tee ../compare.txt
+	$(BENCHSTAT) bench/fastsse.txt
+	$(BENCHSTAT) -col /lib -row /event bench/compare.txt
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendEvent$$' -fuzztime $(FUZZTIME) ./fastsse
@@ -32,3 +36,11 @@ lint:
 
 run:
 	$(GO) run ./examples/pingpong -addr $(ADDR)
+
+# sse-bench against fastsse (stream, dense), a raw fasthttp loop, go-sse and
+# r3labs/sse; see bench/loadtest.sh. The full run writes bench/RESULTS.md.
+loadtest:
+	bash bench/loadtest.sh full
+
+loadtest-smoke:
+	bash bench/loadtest.sh smoke

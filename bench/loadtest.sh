@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# Side-by-side load tests: sse-bench against examples/feed (fastsse, stream
+# and dense transports) and the peer servers of bench/servers (a raw
+# fasthttp SetBodyStreamWriter loop, tmaxmax/go-sse and r3labs/sse on
+# net/http), with the same settings for each.
+#
+#   bash bench/loadtest.sh smoke   # make loadtest-smoke: 200 connections, < 1 min, table to stdout
+#   bash bench/loadtest.sh full    # make loadtest: 10k/19k idle, 10k fan-out at 1/10/100 ev/s,
+#                                  # tables into bench/RESULTS.md between the loadtest markers
+#
+# Loopback only. Each server run: start on a free 127.0.0.1 port, wait until it
+# accepts, run sse-bench, SIGTERM it, wait for its exit (SIGKILL after 15 s).
+# Everything is bounded in time. The sse-bench JSON reports and all logs stay
+# in a temporary directory (printed at the end; removed after a good smoke run).
+#
+# Overrides (environment): LOADTEST_SERVERS, LOADTEST_RATES, LOADTEST_IDLE,
+# LOADTEST_FANOUT_D, LOADTEST_IDLE_D, LOADTEST_WAIT_LOAD (seconds to wait for
+# a 1-minute load average below LOADTEST_MAX_LOAD before a full run; 0: none),
+# LOADTEST_KEEP=1 (keep the temporary directory), LOADTEST_RESULTS (the file
+# a full run writes; default bench/RESULTS.md).
+set -euo pipefail
+
+MODE=${1:-}
+case $MODE in
+smoke | full) ;;
+*)
+	echo "usage: $0 smoke|full" >&2
+	exit 2
+	;;
+esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+GO=${GO:-go}
+T0=$SECONDS
+
+if [[ $MODE == smoke ]]; then
+	SERVERS=${LOADTEST_SERVERS:-stream dense rawstream gosse r3labs}
+	IDLE=${LOADTEST_IDLE-200}
+	IDLE_D=${LOADTEST_IDLE_D:-1s}
+	IDLE_SETTLE=500ms
+	FANOUT_CONNS=200
+	RATES=${LOADTEST_RATES-10}
+	FANOUT_D=${LOADTEST_FANOUT_D:-3s}
+	FANOUT_SETTLE=500ms
+	PROCS=1
+	GAP=0.2 # seconds between runs
+else
+	SERVERS=${LOADTEST_SERVERS:-stream dense rawstream gosse r3labs}
+	IDLE=${LOADTEST_IDLE-10000 19000}
+	IDLE_D=${LOADTEST_IDLE_D:-5s}
+	IDLE_SETTLE=2s
+	FANOUT_CONNS=10000
+	RATES=${LOADTEST_RATES-1 10 100}
+	FANOUT_D=${LOADTEST_FANOUT_D:-20s}
+	FANOUT_SETTLE=1s
+	# Two client processes in every run: the connections and their TIME_WAIT
+	# ports are spread over two source addresses (127.0.0.2 and .3).
+	PROCS=2
+	GAP=2
+fi
+SIZE=64
+HB=15s
+BENCH_TIMEOUT=300 # sse-bench bounds itself; this is a backstop
+SOURCES=()
+for ((i = 0; i < PROCS; i++)); do SOURCES+=("127.0.0.$((2 + i))"); done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/loadtest.XXXXXX")
+BIN=$WORK/bin
+JSON=$WORK/json
+LOGS=$WORK/log
+mkdir -p "$BIN" "$JSON" "$LOGS"
+: >"$WORK/notes.txt"
+: >"$WORK/commands.txt"
+SERVER_PID=""
+PORT=""
+
+say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
+note() {
+	say "NOTE: $*"
+	printf -- '- %s\n' "$*" >>"$WORK/notes.txt"
+}
+
+# alive PID: the process exists and is not a zombie (our exited children
+# stay zombies until waited for, and kill -0 still succeeds on them).
+alive() {
+	local s
+	s=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[[ -n $s && $s != Z* ]]
+}
+
+cleanup() {
+	local rc=$?
+	if [[ -n $SERVER_PID ]] && alive "$SERVER_PID"; then
+		kill -TERM "$SERVER_PID" 2>/dev/null || true
+		for _ in $(seq 1 50); do alive "$SERVER_PID" || break; sleep 0.1; done
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+	fi
+	if [[ $rc -ne 0 || ${LOADTEST_KEEP:-} == 1 || $MODE == full ]]; then
+		say "logs and reports kept in $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# log_cmd ARGS...: the command as run, with the port, pid and temporary
+# paths made generic.
+log_cmd() {
+	local s="$*"
+	s=${s//$BIN\//}
+	s=${s//$JSON\/*.json/RESULT.json}
+	[[ -n $PORT ]] && s=${s//:$PORT/:PORT}
+	[[ -n $SERVER_PID ]] && s=${s//-server-pid $SERVER_PID/-server-pid PID}
+	echo "$s" >>"$WORK/commands.txt"
+}
+
+# free_port: a loopback port below the ephemeral range with no socket on it.
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 10000))
+		if [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# server_argv NAME: the server's command without the shared flags.
+server_argv() {
+	case $1 in
+	stream | dense) SRV=("$BIN/feed" -transport "$1" -drain-spread 1s) ;;
+	rawstream | gosse | r3labs) SRV=("$BIN/$1") ;;
+	*)
+		echo "unknown server $1" >&2
+		exit 2
+		;;
+	esac
+}
+
+# start_server TAG NAME RATE: sets SERVER_PID and PORT; fails when the server
+# does not accept within 15 s.
+start_server() {
+	local tag=$1 name=$2 rate=$3
+	PORT=$(free_port) || {
+		note "$tag: no free port"
+		return 1
+	}
+	server_argv "$name"
+	SRV+=(-addr "127.0.0.1:$PORT" -rate "$rate" -size "$SIZE" -heartbeat "$HB")
+	"${SRV[@]}" >"$LOGS/$tag.server.log" 2>&1 &
+	SERVER_PID=$!
+	log_cmd "${SRV[@]}"
+	local deadline=$((SECONDS + 15))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+		if ! alive "$SERVER_PID"; then
+			wait "$SERVER_PID" || true
+			SERVER_PID=""
+			note "$tag: server exited at start: $(tail -n 3 "$LOGS/$tag.server.log" | tr '\n' ' ')"
+			return 1
+		fi
+		if ((SECONDS >= deadline)); then
+			note "$tag: server did not accept within 15 s"
+			stop_server "$tag"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# stop_server TAG: SIGTERM, wait up to 15 s, then SIGKILL.
+stop_server() {
+	local tag=$1 pid=$SERVER_PID rc=0 t=$SECONDS
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + 15))
+	while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		note "$tag: server still running 15 s after SIGTERM; killed"
+	fi
+	wait "$pid" || rc=$?
+	SERVER_PID=""
+	if ((rc != 0)); then
+		note "$tag: server exit status $rc after SIGTERM ($(tail -n 2 "$LOGS/$tag.server.log" | tr '\n' ' '))"
+	fi
+	say "  stopped in $((SECONDS - t)) s"
+}
+
+# ports_wait NEED: wait (≤ 75 s) until each source address has NEED ports
+# to spare: sockets in TIME_WAIT from earlier runs hold theirs for 60 s.
+ports_wait() {
+	local need=$1 deadline=$((SECONDS + 75)) worst n a
+	while :; do
+		worst=0
+		for a in "${SOURCES[@]}"; do
+			n=$(ss -Htan src "$a" 2>/dev/null | wc -l)
+			((n > worst)) && worst=$n
+		done
+		((worst + need <= 27000)) && return 0
+		if ((SECONDS >= deadline)); then
+			note "still $worst sockets on a source address after 75 s; running anyway"
+			return 0
+		fi
+		say "  waiting for TIME_WAIT: $worst sockets on a source address, $need needed"
+		sleep 3
+	done
+}
+
+# bench TAG NAME RATE CONNS ARGS...: one server run.
+bench() {
+	local tag=$1 name=$2 rate=$3 conns=$4 rc=0
+	shift 4
+	ports_wait $(((conns + PROCS - 1) / PROCS + 500))
+	say "$tag"
+	local load0
+	load0=$(cut -d' ' -f1 /proc/loadavg)
+	start_server "$tag" "$name" "$rate" || return 0
+	local argv=("$BIN/sse-bench" -url "http://127.0.0.1:$PORT/feed" -c "$conns" "$@" -procs "$PROCS" -server-pid "$SERVER_PID" -json "$JSON/$tag.json")
+	log_cmd "${argv[@]}"
+	timeout -k 10 "$BENCH_TIMEOUT" "${argv[@]}" >"$LOGS/$tag.bench.txt" 2>"$LOGS/$tag.bench.err" || rc=$?
+	if ((rc != 0)); then
+		note "$tag: sse-bench exit status $rc ($(grep -v '^ *[0-9.]*s ' "$LOGS/$tag.bench.err" | tail -n 2 | tr '\n' ' '))"
+	fi
+	if ! alive "$SERVER_PID"; then
+		note "$tag: the server died during the run ($(tail -n 3 "$LOGS/$tag.server.log" | tr '\n' ' '))"
+	fi
+	echo "$load0 $(cut -d' ' -f1 /proc/loadavg)" >"$JSON/$tag.load"
+	awk '/^(open at end|failed|deliveries\/s|latency p99 \(ms\)|server rss per conn|server cpu)/ {sub(/  +/, " = "); printf "    %s\n", $0}' "$LOGS/$tag.bench.txt" >&2 || true
+	stop_server "$tag"
+	sleep "$GAP"
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+say "building into $WORK"
+"$GO" build -o "$BIN/sse-bench" ./loadtest/sse-bench
+"$GO" build -o "$BIN/feed" ./examples/feed
+(cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable)
+
+WAITED=0
+if [[ $MODE == full ]]; then
+	max=${LOADTEST_MAX_LOAD:-1.5}
+	limit=${LOADTEST_WAIT_LOAD:-900}
+	while :; do
+		l1=$(cut -d' ' -f1 /proc/loadavg)
+		if awk -v l="$l1" -v m="$max" 'BEGIN { exit !(l < m) }'; then break; fi
+		if ((WAITED >= limit)); then
+			note "the 1-minute load average was still $l1 after waiting $WAITED s for it to fall below $max; ran anyway"
+			break
+		fi
+		say "load average $(loadavg): waiting for < $max ($WAITED/$limit s)"
+		sleep 30
+		WAITED=$((WAITED + 30))
+	done
+fi
+LOAD_START=$(loadavg)
+DATE_START=$(date -u '+%Y-%m-%d %H:%M UTC')
+say "start; load average $LOAD_START"
+
+for n in $IDLE; do
+	for s in $SERVERS; do
+		bench "idle-$n-$s" "$s" 0 "$n" -mode idle -d "$IDLE_D" -settle "$IDLE_SETTLE"
+	done
+done
+for r in $RATES; do
+	for s in $SERVERS; do
+		bench "fanout-$r-$s" "$s" "$r" "$FANOUT_CONNS" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE"
+	done
+done
+
+LOAD_END=$(loadavg)
+ELAPSED=$((SECONDS - T0))
+say "done in $ELAPSED s; load average $LOAD_END"
+
+csv() { tr ' ' ',' <<<"$1"; }
+"$BIN/lttable" -dir "$JSON" -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -rates "$(csv "$RATES")" >"$WORK/tables.md"
+
+if [[ $MODE == smoke ]]; then
+	cat "$WORK/tables.md"
+	if [[ -s $WORK/notes.txt ]]; then
+		echo "Notes:"
+		cat "$WORK/notes.txt"
+	fi
+	exit 0
+fi
+
+gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
+{
+	echo "## Load test: fastsse vs a raw loop and peer libraries (sse-bench)"
+	echo
+	echo "Written by \`make loadtest\` (\`bash bench/loadtest.sh full\`); everything between the loadtest markers is replaced on each run."
+	echo
+	echo "- Date: $DATE_START; the whole run took $((ELAPSED / 60)) min $((ELAPSED % 60)) s."
+	echo "- Machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), MemTotal $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); $("$GO" version | cut -d' ' -f3-)."
+	echo "- Versions: fasthttp $(gomod go.mod github.com/valyala/fasthttp) (go.mod); tmaxmax/go-sse $(gomod bench/servers/go.mod github.com/tmaxmax/go-sse), r3labs/sse/v2 $(gomod bench/servers/go.mod github.com/r3labs/sse/v2) (bench/servers/go.mod)."
+	echo "- Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end$( ((WAITED > 0)) && echo " (after waiting $WAITED s for a quieter machine)"). The client, sse-bench, runs on the same 2 cores as the server, and other work may share the machine."
+	echo "- Settings: every server \`-size $SIZE -heartbeat $HB\`; idle runs at \`-rate 0\`, $IDLE_D held after a $IDLE_SETTLE settle; fan-out to $FANOUT_CONNS connections, a $FANOUT_D window after a $FANOUT_SETTLE settle; sse-bench \`-procs $PROCS\` (two client processes, source addresses 127.0.0.2 and .3) in every run. The feed runs with \`-drain-spread 1s\` only to stop faster. Runs go scenario by scenario, every server in turn, each in a fresh process on a fresh port."
+	echo "- Servers: \`fastsse stream\` and \`fastsse dense\` are examples/feed; the others are bench/servers (same contract: GET /feed, ids 1, 2, 3, ..., data = send time in Unix ns, a space, x filler)."
+	echo
+	echo "Commands (PORT: a free loopback port; PID: the server's pid; binaries built by the script from ./loadtest/sse-bench, ./examples/feed and bench/servers):"
+	echo
+	echo '```sh'
+	awk '!seen[$0]++' "$WORK/commands.txt"
+	echo '```'
+	echo
+	cat "$WORK/tables.md"
+	if [[ -s $WORK/notes.txt ]]; then
+		echo "Notes from the run:"
+		echo
+		cat "$WORK/notes.txt"
+		echo
+	fi
+} >"$WORK/section.md"
+RESULTS=${LOADTEST_RESULTS:-bench/RESULTS.md}
+"$BIN/lttable" -splice "$RESULTS" <"$WORK/section.md"
+cat "$WORK/tables.md"
+say "$RESULTS updated (loadtest section)"
