@@ -70,11 +70,16 @@ type Stats struct {
 // snapshot as a whole is not.
 func (e *Endpoint) Stats() Stats {
 	s := &e.core.stats
+	var events, bytes int64
+	for i := range e.core.out {
+		events += e.core.out[i].events.Load()
+		bytes += e.core.out[i].bytes.Load()
+	}
 	return Stats{
 		Open:          s.open.Load(),
 		Opened:        s.opened.Load(),
-		Events:        s.events.Load(),
-		Bytes:         s.bytes.Load(),
+		Events:        events,
+		Bytes:         bytes,
 		Dropped:       s.dropped.Load(),
 		SlowConsumers: s.slow.Load(),
 	}
@@ -88,7 +93,13 @@ type core struct {
 	bufs   bufPool
 	nextID atomic.Uint64
 	stats  struct {
-		open, opened, events, bytes, dropped, slow atomic.Int64
+		open, opened, dropped, slow atomic.Int64
+	}
+	// out counts what was written, striped by connection so that streams
+	// writing on different cores do not fight over one cache line.
+	out [16]struct {
+		events, bytes atomic.Int64
+		_             [48]byte // pad the stripe to a 64-byte line
 	}
 
 	shards [16]struct {
@@ -230,6 +241,13 @@ func (c *core) each(f func(*Conn)) {
 //
 // fasthttp's Server.Shutdown also ends streams (at once), but only those it
 // knows of: call Drain first, then Shutdown.
+//
+// On the stream transport, each stream's connection gets a write deadline 1
+// s after its stream is ended, so that a client that stopped reading cannot
+// hold up that Shutdown; the deadline stays on the connection, so a later
+// response on it (a reconnect on the same keep-alive connection) that is
+// written after it fails and the connection closes: the client then comes
+// back on a new connection.
 func (e *Endpoint) Drain(ctx context.Context, spread time.Duration) error {
 	c := e.core
 	c.draining.Store(true)
@@ -255,6 +273,11 @@ func (e *Endpoint) Drain(ctx context.Context, spread time.Duration) error {
 			}
 		}
 		conn.endSoon(ErrShutdown)
+		// As on Server.Shutdown: the stream's last bytes may sit in
+		// fasthttp's pipe behind a client that stopped reading, with no
+		// write deadline, and the Shutdown that follows Drain would wait
+		// for them for good.
+		conn.shutdownDeadline()
 	}
 	for _, conn := range conns {
 		select {

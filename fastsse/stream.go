@@ -243,37 +243,61 @@ func (st *stream[S]) step(out sink) error {
 	bp := st.core.bufs.get()
 	buf := (*bp)[:0]
 	stop := false
+	var perr error
 	if q != nil {
-		for q.n > 0 && !stop {
-			it := q.pop()
-			switch it.kind {
-			case kindFrame:
-				buf = append(buf, it.frame.b...)
-				st.sent++
-			case kindNotify:
-				r := st.h.HandleNotify(it.msg, st.state)
-				buf, stop = st.apply(buf, &r)
-			case kindInfo:
-				r := st.h.HandleInfo(it.msg, st.state)
-				buf, stop = st.apply(buf, &r)
-			}
-		}
+		buf, stop, perr = st.handle(q, buf)
 		st.core.rings.put(q)
 	}
-	if c.hbDue.Swap(false) && len(buf) == 0 {
+	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
 		buf = append(buf, heartbeat...)
 	}
 	if len(buf) > 0 {
 		if err := st.write(out, buf); err != nil {
+			if perr != nil {
+				return perr
+			}
 			return err
 		}
 	}
 	*bp = buf // keep the grown buffer: the pool caps what it keeps
 	st.core.bufs.put(bp)
+	if perr != nil {
+		return perr
+	}
 	if stop {
 		return ErrStopped
 	}
 	return nil
+}
+
+// handle runs the callbacks for the queued messages in order, appending
+// their events to buf, until the queue is empty or a callback answers Stop.
+// A panic in a callback stops it as well: it returns the batch so far (the
+// events of the callbacks before the one that panicked) with the panic, so
+// that the batch is written, as Stop's is, and what a client gets before a
+// panic does not depend on how its messages happened to be batched.
+func (st *stream[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr error) {
+	out = buf
+	defer func() {
+		if r := recover(); r != nil {
+			perr = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	for q.n > 0 && !stop {
+		it := q.pop()
+		switch it.kind {
+		case kindFrame:
+			out = append(out, it.frame.b...)
+			st.sent++
+		case kindNotify:
+			r := st.h.HandleNotify(it.msg, st.state)
+			out, stop = st.apply(out, &r)
+		case kindInfo:
+			r := st.h.HandleInfo(it.msg, st.state)
+			out, stop = st.apply(out, &r)
+		}
+	}
+	return out, stop, nil
 }
 
 // endWithHint writes the retry hint that ends a stream the server ends
@@ -338,8 +362,9 @@ func (st *stream[S]) write(out sink, buf []byte) error {
 		return writeReason(err)
 	}
 	st.conn.lastOut.Store(st.core.now())
-	st.core.stats.events.Add(st.sent)
-	st.core.stats.bytes.Add(int64(len(buf)))
+	stripe := &st.core.out[st.conn.id%uint64(len(st.core.out))]
+	stripe.events.Add(st.sent)
+	stripe.bytes.Add(int64(len(buf)))
 	st.sent = 0
 	st.last = Event{}
 	return nil
