@@ -29,7 +29,7 @@ func New[S any](h Handler[S], opts *Options) (*Endpoint, error) {
 		return nil, ErrNilHandler
 	}
 	o := opts.withDefaults()
-	c := &core{opts: o, epoch: time.Now(), rings: ringPool{size: o.QueueSize}}
+	c := &core{opts: o, epoch: time.Now(), rings: ringPool{limit: o.QueueSize}}
 	for i := range c.shards {
 		c.shards[i].m = make(map[*Conn]struct{})
 	}

@@ -17,20 +17,40 @@ type item struct {
 	frame *Frame
 }
 
-// ring is a fixed-capacity FIFO of items. It is owned by one Conn at a time:
-// under the Conn's lock while it collects messages, then by the stream's
+// ring is a bounded FIFO of items. It is owned by one Conn at a time: under
+// the Conn's lock while it collects messages, then by the stream's
 // goroutine alone while the batch is handled, then back in the pool.
+//
+// A ring starts with room for ringStart items and doubles up to its limit
+// (Options.QueueSize) only when a connection falls behind: a publish to
+// 10,000 members holds 10,000 rings until their streams take them, and at
+// the full size that was 40 MB of short-lived memory per event.
 type ring struct {
-	buf  []item
-	head int
-	n    int
+	buf   []item
+	head  int
+	n     int
+	limit int
 }
 
-func (r *ring) full() bool { return r.n == len(r.buf) }
+const ringStart = 4
+
+func (r *ring) full() bool { return r.n == r.limit }
 
 func (r *ring) push(it item) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
 	r.buf[(r.head+r.n)%len(r.buf)] = it
 	r.n++
+}
+
+// grow doubles the ring's room, up to its limit, keeping the order.
+func (r *ring) grow() {
+	buf := make([]item, min(2*len(r.buf), r.limit))
+	for i := 0; i < r.n; i++ {
+		buf[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = buf, 0
 }
 
 // pop removes and returns the oldest item; the ring must not be empty.
@@ -42,20 +62,21 @@ func (r *ring) pop() item {
 	return it
 }
 
-// ringPool hands out rings of one capacity. Rings come back empty.
+// ringPool hands out empty rings of the starting size.
 type ringPool struct {
-	size int
-	p    sync.Pool
+	limit int // Options.QueueSize
+	p     sync.Pool
 }
 
 func (rp *ringPool) get() *ring {
 	if r, ok := rp.p.Get().(*ring); ok {
 		return r
 	}
-	return &ring{buf: make([]item, rp.size)}
+	return &ring{buf: make([]item, min(ringStart, rp.limit)), limit: rp.limit}
 }
 
-// put clears r and returns it to the pool.
+// put clears r and returns it to the pool. A ring that grew goes back
+// grown: dropping it made a lagging fan-out allocate them over and over.
 func (rp *ringPool) put(r *ring) {
 	for r.n > 0 {
 		r.pop()
