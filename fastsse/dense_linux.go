@@ -375,44 +375,38 @@ func (d *denseConn) send(b []byte) error {
 }
 
 func (d *denseConn) writev(iov [][]byte) error {
-	total := 0
-	for _, v := range iov {
-		total += len(v)
-	}
-	n, err := writevFull(d.fd, iov)
+	rest, err := writevFull(d.fd, iov)
 	if err != nil {
 		return err
 	}
-	if n < total {
-		rest := make([]byte, 0, total-n)
-		for _, v := range iov {
-			if n >= len(v) {
-				n -= len(v)
-				continue
-			}
-			rest = append(rest, v[n:]...)
-			n = 0
+	if len(rest) > 0 {
+		n := 0
+		for _, v := range rest {
+			n += len(v)
 		}
-		d.pending = rest
+		p := make([]byte, 0, n)
+		for _, v := range rest {
+			p = append(p, v...)
+		}
+		d.pending = p
 	}
 	return nil
 }
 
-// writevFull writes until done or EAGAIN, and returns how much went out.
-func writevFull(fd int, iov [][]byte) (int, error) {
-	written := 0
+// writevFull writes until done or EAGAIN, and returns what did not go out:
+// the tail of iov, its first element shortened by what went out of it.
+// (It shortens iov's elements in place, so the caller must take the rest
+// from what it returns, not work it out again from iov and a count.)
+func writevFull(fd int, iov [][]byte) ([][]byte, error) {
 	for {
 		n, err := unix.Writev(fd, iov)
-		if n > 0 {
-			written += n
-		}
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.EAGAIN):
-			return written, nil
+			return iov, nil
 		case err != nil:
-			return written, err
+			return iov, err
 		}
 		for n > 0 && len(iov) > 0 {
 			if n >= len(iov[0]) {
@@ -427,7 +421,7 @@ func writevFull(fd int, iov [][]byte) (int, error) {
 			iov = iov[1:]
 		}
 		if len(iov) == 0 {
-			return written, nil
+			return nil, nil
 		}
 	}
 }
