@@ -210,6 +210,15 @@ func (c *Conn) shutdownDeadline() {
 	}
 }
 
+// peerGone reports whether a stream-transport client closed its connection
+// (see peerClosed).
+func (c *Conn) peerGone() bool {
+	c.mu.Lock()
+	raw := c.raw
+	c.mu.Unlock()
+	return raw != nil && peerClosed(raw)
+}
+
 // take hands the pending messages, and the reason to end if one was set, to
 // the stream's goroutine.
 func (c *Conn) take() (*ring, error) {

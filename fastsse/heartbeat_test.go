@@ -44,9 +44,11 @@ func TestHeartbeatOnIdleStream(t *testing.T) {
 	assert.NoError(t, c.End(t))
 }
 
-// fasthttp reports a gone client only when a write fails: heartbeats make an
-// idle stream notice. This is the stream transport's way; the dense
-// transport sees the close without writing (TestDenseNoticesCloseWithoutWriting).
+// fasthttp reports a gone client only when a write fails, two or three
+// writes after it left; at each heartbeat the stream transport first peeks
+// at the socket (Linux), so an idle stream notices a client that closed
+// within about one heartbeat interval, without a failed write. (The dense
+// transport's epoll sees it at once: TestDenseNoticesCloseWithoutWriting.)
 func TestHeartbeatNoticesGoneClient(t *testing.T) {
 	p := newProbe()
 	ep, err := fastsse.New[struct{}](&funcs[struct{}]{p: p}, &fastsse.Options{Heartbeat: testHeartbeat, Transport: fastsse.TransportStream})
@@ -61,13 +63,12 @@ func TestHeartbeatNoticesGoneClient(t *testing.T) {
 	reason := p.term(t)
 	took := time.Since(start)
 	assert.ErrorIs(t, reason, fastsse.ErrClientGone)
-	he := p.handled(t)
-	assert.ErrorIs(t, reason, he.err, "HandleError got the write error")
-	assert.Equal(t, fastsse.Event{}, he.ev, "a heartbeat is no event")
+	assert.Equal(t, int64(0), p.nerrs.Load(), "no write failed, so no HandleError")
 	waitDone(t, conn)
-	// The design's target is one heartbeat interval plus 1 s; fasthttp
-	// needs two or three writes to notice, and this runs under -race.
-	assert.Less(t, took, 5*time.Second)
+	// The design's target is one heartbeat interval plus 1 s; the peek
+	// runs when a heartbeat is due, 1 to 1.25 intervals after the last
+	// write. Generous: this runs under -race on two busy cores.
+	assert.Less(t, took, 2*testHeartbeat+time.Second)
 	t.Logf("gone client noticed after %v (heartbeat %v)", took, testHeartbeat)
 	eventually(t, func() bool { return ep.Stats().Open == 0 }, "Open = 0")
 }

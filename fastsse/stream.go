@@ -16,8 +16,8 @@ import (
 	"github.com/valyala/fasthttp/fasthttputil"
 )
 
-// errPeerClosed is the dense transport's write error for a client that epoll
-// saw leave.
+// errPeerClosed is the error for a client seen to leave without a write
+// failing: by epoll (dense), or by a peek before a heartbeat (stream).
 var errPeerClosed = errors.New("peer closed the connection")
 
 // heartbeat is the comment frame written to a silent stream.
@@ -249,6 +249,10 @@ func (st *stream[S]) step(out sink) error {
 		st.core.rings.put(q)
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
+		if c.peerGone() {
+			st.core.bufs.put(bp)
+			return fmt.Errorf("%w: %w", ErrClientGone, errPeerClosed)
+		}
 		buf = append(buf, heartbeat...)
 	}
 	if len(buf) > 0 {

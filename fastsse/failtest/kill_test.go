@@ -111,14 +111,11 @@ func (b *lockedBuffer) String() string {
 //
 //   - dense: 100 ms after the kill (epoll reports each close without any
 //     write; 1 s under -race, see below);
-//   - stream: 3 heartbeats (+25% for the wheel's tick) + 1 s. The design's
-//     target is one heartbeat + 1 s, which the stream transport does not
-//     meet: after the client's FIN, the first heartbeat write goes out (and
-//     draws the peer's RST), the second fails in fasthttp's connection
-//     goroutine, which then closes the in-memory pipe, and only the third
-//     fails in the stream's own writer. Measured 3.6 s with a 1 s
-//     heartbeat. The test pins what the library does, so that it gets no
-//     worse; see the issue note for the fix.
+//   - stream: one heartbeat (+25% for the wheel's tick) + 1 s, the design's
+//     target: at each due heartbeat the stream first peeks at its socket
+//     and sees the FIN. (Before the peek, a failed write was the only sign,
+//     and it took the third heartbeat after the kill: 3.6 s measured with a
+//     1 s heartbeat.)
 func TestKilledClients(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
 		const hb = time.Second
@@ -173,7 +170,7 @@ func TestKilledClients(t *testing.T) {
 			last = max(last, r.endNS)
 		}
 		took := time.Duration(last - killAt)
-		bound := 3*hb*5/4 + time.Second
+		bound := hb*5/4 + time.Second
 		if tr == fastsse.TransportDense {
 			bound = 100 * time.Millisecond
 			if raceEnabled {

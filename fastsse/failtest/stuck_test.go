@@ -275,8 +275,14 @@ func TestStuckClient(t *testing.T) {
 		t.Logf("%d+%d readers, %d events each at %d/s over %v: p50 %v / %v, p99 without stuck clients %v, with %v (bound %v); %d stuck clients evicted after %v; %s %d MB -> max %d MB (RSS now %d MB)",
 			stuckReaders, stuckReaders, test.n, rate, window.Round(time.Millisecond), quantile(latBase, 0.5), quantile(latTest, 0.5),
 			p99A, p99B, bound, len(after), after, memName, mem0/mb, memMax/mb, rss(t)/mb)
+		// Under -race the detector's own cost swamps the comparison (p99
+		// of two identical servers seen 311 vs 424 ms with other packages'
+		// tests running beside): the p99 bound is asserted by the run
+		// without -race that make test does of this package on its own.
 		if due := int(window.Seconds() * float64(rate)); test.n < due*8/10 {
 			t.Logf("overloaded: %d events published of %d due; p99 not compared", test.n, due)
+		} else if raceEnabled {
+			t.Logf("-race: p99 logged, not compared")
 		} else {
 			assert.LessOrEqual(t, p99B, bound, "p99 with stuck clients")
 		}
