@@ -57,9 +57,10 @@
 //   - A stream is written by a goroutine that fasthttp starts for
 //     SetBodyStreamWriter. Its writes go into an in-memory pipe that
 //     fasthttp's connection goroutine copies to the socket, so a client that
-//     left is noticed only when a write fails, a write or two after it left.
-//     Heartbeats (Options.Heartbeat) are what make that happen on an idle
-//     stream.
+//     left is noticed by fasthttp only when a write fails, a write or two
+//     after it left. So before each heartbeat (Options.Heartbeat) the stream
+//     peeks at its socket (Linux), and an idle stream whose client left
+//     ends within about one heartbeat interval.
 //   - Server.WriteTimeout is one deadline for the whole response: leave it 0
 //     on a server that serves streams, or they are cut when it expires.
 //   - Server.Shutdown closes ctx.Done; every stream then ends with

@@ -19,8 +19,9 @@ type Options struct {
 
 	// Heartbeat is how long a stream may stay silent before a comment frame
 	// (": \n\n") is written. Heartbeats keep proxies from timing out idle
-	// streams, and they are how a gone client is noticed: fasthttp reports a
-	// closed connection only when a write to it fails. Default 15s; negative
+	// streams, and they are how the stream transport notices a gone client:
+	// before each, it peeks at the socket (fasthttp itself reports a closed
+	// connection only when a write to it fails). Default 15s; negative
 	// turns heartbeats off.
 	Heartbeat time.Duration
 
