@@ -4,20 +4,13 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/lasse-go/lasse/internal/leaktest"
 )
 
-// TestMain fails the run when any test leaves a goroutine behind: streams,
-// heartbeat wheels, dense shards, servers and clients must all be gone. Two
-// goroutines of fasthttp's own are let be: the process-wide Date-header
-// ticker, started once and never stopped, and a worker pool's cleaner,
-// which notices that its server has stopped only after sleeping
-// MaxIdleWorkerDuration (10 s).
+// TestMain fails the run when a test leaves a goroutine behind (see
+// internal/leaktest for the two of fasthttp's that are let be).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-	)
+	leaktest.VerifyTestMain(m)
 }
 
 // testTransport is the transport the behaviour, group and drain suites run

@@ -10,18 +10,15 @@ import (
 
 	frouter "github.com/fasthttp/router"
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/leaktest"
 	"github.com/lasse-go/lasse/router"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-	)
+	leaktest.VerifyTestMain(m)
 }
 
 // echoRoute sends the route parameter as its one initial event, then stops

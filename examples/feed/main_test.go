@@ -12,16 +12,13 @@ import (
 
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/leaktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-	)
+	leaktest.VerifyTestMain(m)
 }
 
 func TestAppendPayload(t *testing.T) {
