@@ -36,6 +36,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	$(GO) mod tidy -diff
 	cd bench/compare && $(GO) mod tidy -diff
+	cd bench/servers && $(GO) mod tidy -diff
 	cd examples/e2e && $(GO) mod tidy -diff
 
 run:
