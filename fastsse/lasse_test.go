@@ -251,15 +251,19 @@ func TestLasse_cause_chunk_to_fail(t *testing.T) {
 		return false
 	}, "the stream to notice the closed connection")
 
-	he := a.events.handled(t)
-	require.Error(t, he.err)
-	assert.False(t, isEncoderErr(he.err), "HandleError got the write error, not %v", he.err)
-	assert.Equal(t, "notify chunk", he.ev.Data, "the event whose write failed")
-
 	reason := a.events.term(t)
 	assert.True(t, isWriteReason(reason), "Terminate reason %v", reason)
 	assert.ErrorIs(t, reason, fastsse.ErrClientGone)
-	assert.ErrorIs(t, reason, he.err, "the reason wraps the write error")
+	// On the dense transport epoll may see the close before any notify
+	// produced an event: then no event failed, and HandleError is not
+	// called. Otherwise it got the event and the write error.
+	if a.events.nerrs.Load() > 0 || fastsse.OnTestTransport(nil).Transport != fastsse.TransportDense {
+		he := a.events.handled(t)
+		require.Error(t, he.err)
+		assert.False(t, isEncoderErr(he.err), "HandleError got the write error, not %v", he.err)
+		assert.Equal(t, "notify chunk", he.ev.Data, "the event whose write failed")
+		assert.ErrorIs(t, reason, he.err, "the reason wraps the write error")
+	}
 	assert.Equal(t, reason, conn.Err())
 	assert.Equal(t, int64(1), a.events.nterms.Load())
 	assert.ErrorIs(t, conn.Notify("send"), fastsse.ErrClosed)

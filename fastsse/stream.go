@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"syscall"
@@ -198,6 +199,16 @@ func (st *stream[S]) loop(w *bufio.Writer) (reason error) {
 			st.conn.shutdownDeadline()
 			return st.endWithHint(out, ErrShutdown)
 		}
+		// Let others run before taking the queue. A Publish to many
+		// members wakes each stream as it queues the event; without this
+		// the woken stream runs at once and writes that one event alone,
+		// and the publisher, queued behind thousands of such writes, falls
+		// behind. Yielding lets the publisher get ahead, so a stream finds
+		// several events and writes them at once: at 10,000 streams and
+		// 100 events/s, 58-118k -> 299-330k deliveries/s (10 events/s:
+		// 55k -> 96k of the 100k offered). One write per delivery is what
+		// bounds this transport.
+		runtime.Gosched()
 		if err := st.step(out); err != nil {
 			return err
 		}
