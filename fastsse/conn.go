@@ -131,18 +131,16 @@ func (c *Conn) wake() {
 
 func (c *Conn) push(it item) error {
 	c.mu.Lock()
-	if c.ended || c.ending != nil {
+	q, err := c.queueLocked()
+	if err != nil {
 		c.mu.Unlock()
-		return ErrClosed
+		return err
 	}
-	if c.q == nil {
-		c.q = c.core.rings.get()
-	}
-	if c.q.full() {
+	if q.full() {
 		switch c.core.opts.Overflow {
 		case OverflowDropOldest:
-			c.q.pop()
-			c.q.push(it)
+			q.pop()
+			q.push(it)
 			c.mu.Unlock()
 			c.core.stats.dropped.Add(1)
 			c.wake()
@@ -165,31 +163,43 @@ func (c *Conn) push(it item) error {
 			return ErrSlowConsumer
 		}
 	}
-	c.q.push(it)
+	q.push(it)
 	c.mu.Unlock()
 	c.wake()
 	return nil
 }
 
-// pushReplay queues a replay frame, whatever the queue's bound: it is one
-// item, and it must not be lost to the overflow policy.
+// pushReplay queues a replay frame. No overflow policy applies to it: it is
+// sent from Init (Group.Resume), before anything could fill the queue, so a
+// full queue means a QueueSize too small to hold even that, and the caller
+// gets ErrQueueFull.
 func (c *Conn) pushReplay(f *Frame) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	q, err := c.queueLocked()
+	if err == nil && q.full() {
+		err = ErrQueueFull
+	}
+	if err == nil {
+		q.push(item{kind: kindFrame, frame: f})
+	}
+	c.mu.Unlock()
+	if err == nil {
+		c.wake()
+	}
+	return err
+}
+
+// queueLocked returns the queue to add to, taking one from the pool if the
+// connection has none, or ErrClosed once the stream has ended or is ending.
+// c.mu must be held.
+func (c *Conn) queueLocked() (*ring, error) {
 	if c.ended || c.ending != nil {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if c.q == nil {
 		c.q = c.core.rings.get()
 	}
-	if c.q.full() {
-		// Only Init can resume, before anything else could fill the queue,
-		// so this is a queue of size 0 or a caller misusing Resume later.
-		return ErrQueueFull
-	}
-	c.q.push(item{kind: kindFrame, frame: f})
-	c.wake()
-	return nil
+	return c.q, nil
 }
 
 // shutdownGrace is how long, once the server shuts down, a stream's last
@@ -202,10 +212,7 @@ const shutdownGrace = time.Second
 // wrote earlier to a client that stopped reading, with no deadline (a
 // streaming server runs with WriteTimeout 0), and Shutdown waits for it.
 func (c *Conn) shutdownDeadline() {
-	c.mu.Lock()
-	raw := c.raw
-	c.mu.Unlock()
-	if raw != nil {
+	if raw := c.rawConn(); raw != nil {
 		_ = raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
 	}
 }
@@ -213,10 +220,16 @@ func (c *Conn) shutdownDeadline() {
 // peerGone reports whether a stream-transport client closed its connection
 // (see peerClosed).
 func (c *Conn) peerGone() bool {
-	c.mu.Lock()
-	raw := c.raw
-	c.mu.Unlock()
+	raw := c.rawConn()
 	return raw != nil && peerClosed(raw)
+}
+
+// rawConn returns the stream transport's network connection while the stream
+// is open, or nil.
+func (c *Conn) rawConn() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raw
 }
 
 // take hands the pending messages, and the reason to end if one was set, to
