@@ -1,7 +1,6 @@
 package fastsse
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +13,10 @@ import (
 type Conn struct {
 	core *core
 	id   uint64
-	// raw is the network connection, closed to evict a slow consumer whose
-	// write is blocked. Only touched while the stream is open.
-	raw net.Conn
+	// t is the stream's transport, set before the Conn is handed out.
+	// Outside the stream's turn it is touched only under mu while the
+	// stream is open (evict, bound) or through its goroutine-safe methods.
+	t transport
 
 	mu      sync.Mutex
 	q       *ring // pending messages; nil while none
@@ -24,28 +24,16 @@ type Conn struct {
 	ended   bool  // the stream has ended: no more messages
 	reason  error // why it ended, once ended
 	onEnd   []func(*Conn)
-	wakeCh  chan struct{} // capacity 1: "there is work"
 	done    chan struct{}
 	hbDue   atomic.Bool  // the heartbeat wheel asks for a heartbeat
 	lastOut atomic.Int64 // core clock at the last write, for heartbeats
 	endAt   int64        // core clock when MaxLifetime ends the stream; 0: never. Set before register.
-	dn      *denseConn   // the dense transport's part; nil for the stream transport. Set before register.
+	// shut is the server's shutdown signal (fasthttp's ctx.Done), nil when
+	// it has none. Set before register.
+	shut <-chan struct{}
 }
 
-func newConn(c *core, raw net.Conn) *Conn {
-	return &Conn{
-		core:   c,
-		id:     c.nextID.Add(1),
-		raw:    raw,
-		wakeCh: make(chan struct{}, 1),
-		done:   make(chan struct{}),
-	}
-}
-
-// newDenseConn makes a dense stream's Conn: no wake channel (a shard does
-// the waiting) and no raw connection to close on overflow (dense writes
-// never block, and only the shard may close the socket).
-func newDenseConn(c *core) *Conn {
+func newConn(c *core) *Conn {
 	return &Conn{core: c, id: c.nextID.Add(1), done: make(chan struct{})}
 }
 
@@ -118,16 +106,7 @@ func (c *Conn) Err() error {
 	return c.reason
 }
 
-func (c *Conn) wake() {
-	if c.dn != nil {
-		c.dn.schedule(c)
-		return
-	}
-	select {
-	case c.wakeCh <- struct{}{}:
-	default:
-	}
-}
+func (c *Conn) wake() { c.t.wake() }
 
 func (c *Conn) push(it item) error {
 	c.mu.Lock()
@@ -150,15 +129,8 @@ func (c *Conn) push(it item) error {
 			c.core.stats.dropped.Add(1)
 			return ErrQueueFull
 		default:
-			c.ending = ErrSlowConsumer
-			if c.raw != nil {
-				// Unblocks a write stuck on a client that stopped reading.
-				// Under the lock: once the stream has ended, fasthttp may
-				// serve the next request on this connection.
-				_ = c.raw.Close()
-			}
+			c.endSlowLocked()
 			c.mu.Unlock()
-			c.core.stats.slow.Add(1)
 			c.wake()
 			return ErrSlowConsumer
 		}
@@ -202,34 +174,48 @@ func (c *Conn) queueLocked() (*ring, error) {
 	return c.q, nil
 }
 
+// endSlow ends the stream as a slow consumer, as a full queue does under
+// OverflowClose; it returns false if the stream has ended or is ending.
+func (c *Conn) endSlow() bool {
+	c.mu.Lock()
+	if c.ended || c.ending != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.endSlowLocked()
+	c.mu.Unlock()
+	c.wake()
+	return true
+}
+
+// endSlowLocked marks the stream a slow consumer and unblocks its write
+// stuck on a client that stopped reading. c.mu must be held: the
+// transport is not touched once the stream has ended.
+func (c *Conn) endSlowLocked() {
+	c.ending = ErrSlowConsumer
+	c.t.evict()
+	c.core.stats.slow.Add(1)
+}
+
+// endingReason returns the reason the stream was asked to end, or nil.
+func (c *Conn) endingReason() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ending
+}
+
 // shutdownGrace is how long, once the server shuts down, a stream's last
 // bytes may take to reach a client before its connection is given up.
 const shutdownGrace = time.Second
 
-// shutdownDeadline bounds the writes still to come on the stream's
-// connection. Ending the stream is not enough for Server.Shutdown to return:
-// fasthttp's connection goroutine may be stuck writing what the stream
-// wrote earlier to a client that stopped reading, with no deadline (a
-// streaming server runs with WriteTimeout 0), and Shutdown waits for it.
-func (c *Conn) shutdownDeadline() {
-	if raw := c.rawConn(); raw != nil {
-		_ = raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
-	}
-}
-
-// peerGone reports whether a stream-transport client closed its connection
-// (see peerClosed).
-func (c *Conn) peerGone() bool {
-	raw := c.rawConn()
-	return raw != nil && peerClosed(raw)
-}
-
-// rawConn returns the stream transport's network connection while the stream
-// is open, or nil.
-func (c *Conn) rawConn() net.Conn {
+// bound gives the stream's last writes a deadline (transport.bound), while
+// it is open.
+func (c *Conn) bound() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.raw
+	if !c.ended {
+		c.t.bound()
+	}
+	c.mu.Unlock()
 }
 
 // take hands the pending messages, and the reason to end if one was set, to
@@ -254,7 +240,6 @@ func (c *Conn) markEnded(reason error) bool {
 	c.reason = reason
 	q := c.q
 	c.q = nil
-	c.raw = nil
 	c.mu.Unlock()
 	if q != nil {
 		c.core.rings.put(q)

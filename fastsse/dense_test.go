@@ -149,10 +149,10 @@ func TestDenseNoticesCloseWithoutWriting(t *testing.T) {
 }
 
 // A client that stops reading does not hold up the others, and is evicted
-// once its write has been stuck for WriteTimeout.
+// once its write has been stuck for StallTimeout.
 func TestDenseSlowReaderDoesNotBlockOthers(t *testing.T) {
 	h := newDnHandler()
-	ep, addr := dnServe(t, h, Options{Heartbeat: -1, WriteTimeout: 300 * time.Millisecond, QueueSize: 1 << 14}, true)
+	ep, addr := dnServe(t, h, Options{Heartbeat: -1, StallTimeout: 300 * time.Millisecond, QueueSize: 1 << 14}, true)
 
 	slow, _, _ := dnGet(t, addr) // never read again
 	slowConn := <-h.conns

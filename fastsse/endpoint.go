@@ -2,8 +2,11 @@ package fastsse
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,16 +14,19 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Endpoint serves one event-stream route. Build it with New; its
-// ServeFastHTTP method is the fasthttp.RequestHandler. An Endpoint holds no
+// Endpoint serves one event-stream route. Build it with New. Its
+// ServeFastHTTP method is the fasthttp.RequestHandler, and HTTPHandler
+// serves the same route from a net/http server. An Endpoint holds no
 // goroutine while it has no open stream.
 type Endpoint struct {
-	serve func(ctx *fasthttp.RequestCtx)
-	core  *core
+	serveFast func(ctx *fasthttp.RequestCtx)
+	serveHTTP func(w http.ResponseWriter, r *http.Request)
+	core      *core
 }
 
 // New builds an Endpoint that serves h. opts may be nil. A nil h is refused
-// with ErrNilHandler (lasse's module_option_missing).
+// with ErrNilHandler (lasse's module_option_missing), and TransportDense
+// where it is not supported (outside Linux) with ErrDenseUnsupported.
 //
 // New returns an *Endpoint rather than a bare fasthttp.RequestHandler so that
 // the counters (Stats) have a home; ep.ServeFastHTTP is the RequestHandler.
@@ -29,13 +35,17 @@ func New[S any](h Handler[S], opts *Options) (*Endpoint, error) {
 		return nil, ErrNilHandler
 	}
 	o := opts.withDefaults()
+	if err := checkTransport(&o); err != nil {
+		return nil, err
+	}
 	c := &core{opts: o, epoch: time.Now(), rings: ringPool{limit: o.QueueSize}}
 	for i := range c.shards {
 		c.shards[i].m = make(map[*Conn]struct{})
 	}
 	c.hbKick = make(chan struct{}, 1)
+	c.shutWatch = make(map[<-chan struct{}]*shutWatch)
 	e := &endpoint[S]{h: h, core: c}
-	return &Endpoint{serve: e.serve, core: c}, nil
+	return &Endpoint{serveFast: e.serveFast, serveHTTP: e.serveHTTP, core: c}, nil
 }
 
 func isNil(h any) bool {
@@ -54,7 +64,18 @@ func isNil(h any) bool {
 // HEAD and OPTIONS included, gets 405 Method Not Allowed with "Allow: GET"
 // and never reaches Init (an event stream has no representation for HEAD to
 // describe, and CORS preflights belong to the middleware in front).
-func (e *Endpoint) ServeFastHTTP(ctx *fasthttp.RequestCtx) { e.serve(ctx) }
+func (e *Endpoint) ServeFastHTTP(ctx *fasthttp.RequestCtx) { e.serveFast(ctx) }
+
+// HTTPHandler returns the endpoint as a net/http Handler, for platforms that
+// hand you one (AWS Lambda function URLs, for one) and for HTTP/2: the same
+// callbacks, results, groups, replay, heartbeats, lifetime and drain as on
+// fasthttp. Options.Transport does not apply: each stream runs on its
+// request's goroutine. A client that leaves is seen through the request's
+// context; writes are flushed through http.ResponseController, and a
+// ResponseWriter that cannot flush is written to as it is. net/http's
+// Server.Shutdown waits for active handlers, streams included, and does
+// not end them: call Drain first.
+func (e *Endpoint) HTTPHandler() http.Handler { return http.HandlerFunc(e.serveHTTP) }
 
 // Stats are an Endpoint's counters, read with Endpoint.Stats.
 type Stats struct {
@@ -63,7 +84,10 @@ type Stats struct {
 	Events        int64 // events written (initial, sent and published); heartbeats are not events
 	Bytes         int64 // bytes of event stream written, heartbeats included
 	Dropped       int64 // messages dropped by OverflowDropOldest or OverflowDropNewest
-	SlowConsumers int64 // streams closed by OverflowClose
+	SlowConsumers int64 // streams closed as slow consumers: OverflowClose, or a write stalled past StallTimeout
+	// DenseFallbacks counts TransportDense streams served by TransportStream
+	// instead, because the dense machinery (epoll) could not start.
+	DenseFallbacks int64
 }
 
 // Stats returns a snapshot of the counters. Each is read atomically; the
@@ -76,12 +100,13 @@ func (e *Endpoint) Stats() Stats {
 		bytes += e.core.out[i].bytes.Load()
 	}
 	return Stats{
-		Open:          s.open.Load(),
-		Opened:        s.opened.Load(),
-		Events:        events,
-		Bytes:         bytes,
-		Dropped:       s.dropped.Load(),
-		SlowConsumers: s.slow.Load(),
+		Open:           s.open.Load(),
+		Opened:         s.opened.Load(),
+		Events:         events,
+		Bytes:          bytes,
+		Dropped:        s.dropped.Load(),
+		SlowConsumers:  s.slow.Load(),
+		DenseFallbacks: s.fallbacks.Load(),
 	}
 }
 
@@ -93,7 +118,7 @@ type core struct {
 	bufs   bufPool
 	nextID atomic.Uint64
 	stats  struct {
-		open, opened, dropped, slow atomic.Int64
+		open, opened, dropped, slow, fallbacks atomic.Int64
 	}
 	// out counts what was written, striped by connection so that streams
 	// writing on different cores do not fight over one cache line.
@@ -115,8 +140,19 @@ type core struct {
 
 	draining atomic.Bool // Drain was called: refuse new streams
 
-	denseMu sync.Mutex
-	dense   *denseSet // the dense transport's machinery, while it has streams
+	// shutWatch holds one watcher per server shutdown signal (Conn.shut)
+	// that open streams have; see watchShutdown.
+	shutMu    sync.Mutex
+	shutWatch map[<-chan struct{}]*shutWatch
+
+	dense denseState // the dense transport's machinery, while it has streams
+}
+
+// countOut counts a written batch: events and bytes.
+func (c *core) countOut(id uint64, events int64, bytes int) {
+	stripe := &c.out[id%uint64(len(c.out))]
+	stripe.events.Add(events)
+	stripe.bytes.Add(int64(bytes))
 }
 
 func (c *core) now() int64 { return int64(time.Since(c.epoch)) }
@@ -132,7 +168,12 @@ func (c *core) endRetry() time.Duration {
 	return base + time.Duration(rand.Int64N(int64(base)/2+1))
 }
 
+// register adds an opened stream to the registry, the heartbeat wheel and
+// its server's shutdown watch.
 func (c *core) register(conn *Conn) {
+	if l := c.opts.MaxLifetime; l > 0 {
+		conn.endAt = c.now() + int64(l) - rand.Int64N(int64(l)/5+1)
+	}
 	conn.lastOut.Store(c.now())
 	sh := &c.shards[conn.id%uint64(len(c.shards))]
 	sh.mu.Lock()
@@ -140,10 +181,11 @@ func (c *core) register(conn *Conn) {
 	sh.mu.Unlock()
 	c.stats.open.Add(1)
 	c.stats.opened.Add(1)
-	if c.draining.Load() { // Drain began after serve checked
+	c.watchShutdown(conn.shut, 1)
+	if c.draining.Load() || isClosed(conn.shut) { // Drain or Shutdown began after serve checked
 		conn.endSoon(ErrShutdown)
 	}
-	if c.opts.Heartbeat <= 0 && c.opts.MaxLifetime <= 0 && conn.dn == nil {
+	if c.opts.Heartbeat <= 0 && c.opts.MaxLifetime <= 0 && c.opts.StallTimeout <= 0 {
 		return
 	}
 	c.hbMu.Lock()
@@ -159,6 +201,7 @@ func (c *core) unregister(conn *Conn) {
 	sh.mu.Lock()
 	delete(sh.m, conn)
 	sh.mu.Unlock()
+	c.watchShutdown(conn.shut, -1)
 	if c.stats.open.Add(-1) == 0 {
 		select {
 		case c.hbKick <- struct{}{}:
@@ -167,15 +210,61 @@ func (c *core) unregister(conn *Conn) {
 	}
 }
 
+// shutWatch is the watcher of one server's shutdown signal.
+type shutWatch struct {
+	n    int           // open streams with this signal
+	stop chan struct{} // closed when n drops to 0
+}
+
+// watchShutdown counts a stream in (delta 1) or out (-1) of the watch on
+// its server's shutdown signal. The first stream starts a goroutine that
+// ends, when the signal comes, every stream with that signal, as Drain
+// ends a stream; the last one out stops it. This is the one way a server
+// shutdown reaches a stream, whatever its transport.
+func (c *core) watchShutdown(done <-chan struct{}, delta int) {
+	if done == nil {
+		return
+	}
+	c.shutMu.Lock()
+	defer c.shutMu.Unlock()
+	w := c.shutWatch[done]
+	if w == nil {
+		w = &shutWatch{stop: make(chan struct{})}
+		c.shutWatch[done] = w
+		go c.awaitShutdown(done, w.stop)
+	}
+	w.n += delta
+	if w.n == 0 {
+		close(w.stop)
+		delete(c.shutWatch, done)
+	}
+}
+
+func (c *core) awaitShutdown(done, stop <-chan struct{}) {
+	select {
+	case <-done:
+	case <-stop:
+		return
+	}
+	c.each(func(conn *Conn) {
+		if conn.shut == done {
+			conn.endSoon(ErrShutdown)
+			conn.bound()
+		}
+	})
+}
+
 // heartbeats is the one timer of all an endpoint's streams: it asks every
 // stream that has written nothing for a Heartbeat interval to write a
-// heartbeat, and ends the streams whose MaxLifetime has come. It ticks at a
-// quarter of the interval (a twentieth of MaxLifetime, if smaller), so a
-// heartbeat goes out between 1 and 1.25 intervals after the last write, and
-// it returns as soon as no stream is open.
+// heartbeat, ends the streams whose MaxLifetime has come, and ends as slow
+// consumers those whose write has stalled for StallTimeout. It ticks at
+// the smallest of a quarter of Heartbeat, a twentieth of MaxLifetime and a
+// quarter of StallTimeout (each where set), so a heartbeat goes out
+// between 1 and 1.25 intervals after the last write, and it returns as
+// soon as no stream is open.
 func (c *core) heartbeats() {
 	hb := int64(c.opts.Heartbeat)
-	wt := int64(c.opts.WriteTimeout)
+	stall := int64(c.opts.StallTimeout)
 	tick := time.Duration(1<<63 - 1)
 	if hb > 0 {
 		tick = c.opts.Heartbeat / 4
@@ -183,8 +272,8 @@ func (c *core) heartbeats() {
 	if c.opts.MaxLifetime > 0 {
 		tick = min(tick, c.opts.MaxLifetime/20)
 	}
-	if c.opts.Transport == TransportDense {
-		tick = min(tick, c.opts.WriteTimeout/4)
+	if stall > 0 {
+		tick = min(tick, c.opts.StallTimeout/4)
 	}
 	t := time.NewTicker(max(tick, time.Millisecond))
 	defer t.Stop()
@@ -204,9 +293,9 @@ func (c *core) heartbeats() {
 		c.each(func(conn *Conn) {
 			if conn.endAt != 0 && now >= conn.endAt {
 				conn.endSoon(ErrLifetime)
-			} else if d := conn.dn; d != nil && wt > 0 {
-				if since := d.since.Load(); since != 0 && now-since >= wt && conn.endSoon(ErrSlowConsumer) {
-					c.stats.slow.Add(1)
+			} else if stall > 0 {
+				if since := conn.t.stalledSince(); since != 0 && now-since >= stall {
+					conn.endSlow()
 				}
 			}
 			if hb > 0 && now-conn.lastOut.Load() >= hb && !conn.hbDue.Swap(true) {
@@ -240,14 +329,12 @@ func (c *core) each(f func(*Conn)) {
 // first. A spread of 0 ends them all at once.
 //
 // fasthttp's Server.Shutdown also ends streams (at once), but only those it
-// knows of: call Drain first, then Shutdown.
+// knows of, and net/http's ends none: call Drain first, then Shutdown.
 //
-// On the stream transport, each stream's connection gets a write deadline 1
-// s after its stream is ended, so that a client that stopped reading cannot
-// hold up that Shutdown; the deadline stays on the connection, so a later
-// response on it (a reconnect on the same keep-alive connection) that is
-// written after it fails and the connection closes: the client then comes
-// back on a new connection.
+// Each stream's connection gets a write deadline 1 s after its stream is
+// ended, so that a client that stopped reading cannot hold up that
+// Shutdown. Every stream's connection closes when the stream ends, so a
+// client's reconnect comes on a new connection.
 func (e *Endpoint) Drain(ctx context.Context, spread time.Duration) error {
 	c := e.core
 	c.draining.Store(true)
@@ -273,11 +360,10 @@ func (e *Endpoint) Drain(ctx context.Context, spread time.Duration) error {
 			}
 		}
 		conn.endSoon(ErrShutdown)
-		// As on Server.Shutdown: the stream's last bytes may sit in
-		// fasthttp's pipe behind a client that stopped reading, with no
-		// write deadline, and the Shutdown that follows Drain would wait
-		// for them for good.
-		conn.shutdownDeadline()
+		// As on Server.Shutdown: the stream's last bytes may sit behind a
+		// client that stopped reading, and the Shutdown that follows Drain
+		// would wait for them.
+		conn.bound()
 	}
 	for _, conn := range conns {
 		select {
@@ -287,4 +373,164 @@ func (e *Endpoint) Drain(ctx context.Context, spread time.Duration) error {
 		}
 	}
 	return nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// endpoint is an Endpoint's typed half: it serves requests for a Handler[S].
+type endpoint[S any] struct {
+	h    Handler[S]
+	core *core
+}
+
+// streamHeaders are the response headers of every opened stream, set after
+// Init's (Request.SetHeader) so that they win.
+var streamHeaders = [...][2]string{
+	{"Content-Type", "text/event-stream"},
+	{"Cache-Control", "no-cache"},
+	{"X-Accel-Buffering", "no"},
+}
+
+const (
+	msgMethod = "405 Method Not Allowed: an event stream is read with GET\n"
+	msgPanic  = "500 Internal Server Error\n"
+)
+
+// refusal is how a request that opens no stream is answered.
+type refusal struct {
+	status int
+	body   []byte
+	reason error // for Terminate
+}
+
+// refuse says how to answer an Init that did not open a stream.
+func refuse[S any](res *InitResult[S]) refusal {
+	switch {
+	case res.op == opNoContent:
+		return refusal{status: http.StatusNoContent, reason: ErrRefused}
+	case res.status < 200 || res.status > 599:
+		return refusal{status: http.StatusInternalServerError, body: []byte(msgPanic),
+			reason: fmt.Errorf("%w: Reply with invalid status %d", ErrRefused, res.status)}
+	default:
+		return refusal{status: res.status, body: res.body, reason: ErrRefused}
+	}
+}
+
+// newTurn makes the Conn and turn of a request about to run Init.
+func (e *endpoint[S]) newTurn() *turn[S] {
+	return &turn[S]{h: e.h, core: e.core, conn: newConn(e.core)}
+}
+
+// admit registers a stream that Init opened; its transport takes it from there.
+func (e *endpoint[S]) admit(t *turn[S], res *InitResult[S]) {
+	t.initial = res.initial
+	e.core.register(t.conn)
+	t.opened = true
+}
+
+// serveFast serves a fasthttp request.
+func (e *endpoint[S]) serveFast(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() {
+		// ctx.Error resets the response headers: set Allow after it.
+		ctx.Error(msgMethod, fasthttp.StatusMethodNotAllowed)
+		ctx.Response.Header.Set("Allow", "GET")
+		return
+	}
+	if e.core.draining.Load() {
+		// Not 503: an EventSource that gets anything but 200
+		// text/event-stream gives up for good. An empty stream with a retry
+		// hint makes it come back later, to another instance.
+		for _, h := range streamHeaders {
+			ctx.Response.Header.Set(h[0], h[1])
+		}
+		ctx.SetBody(appendRetry(nil, e.core.endRetry()))
+		return
+	}
+	t := e.newTurn()
+	op := e.core.fastOpening(ctx, t.conn)
+	t.out = t.conn.t
+	req := Request{ctx: ctx, conn: t.conn}
+	// fasthttp reuses the request's memory once the handler returns: copy.
+	res, perr := t.init(string(ctx.Request.Header.Peek("Last-Event-ID")), &req)
+	req.ctx = nil
+	if perr != nil {
+		// Init panicked: there is no state to give Terminate.
+		ctx.ResetBody()
+		ctx.Error(msgPanic, fasthttp.StatusInternalServerError)
+		t.conn.markEnded(perr)
+		t.conn.finish()
+		op.abort()
+		return
+	}
+	t.state = res.state
+	if res.op != opOpen {
+		r := refuse(&res)
+		if r.status == http.StatusInternalServerError {
+			ctx.Error(string(r.body), r.status)
+		} else {
+			ctx.SetStatusCode(r.status)
+			ctx.SetBody(r.body)
+		}
+		t.end(r.reason)
+		op.abort()
+		return
+	}
+	for _, h := range streamHeaders {
+		ctx.Response.Header.Set(h[0], h[1])
+	}
+	// ctx.Done is closed only by Server.Shutdown, never when a client leaves.
+	t.conn.shut = ctx.Done()
+	e.admit(t, &res)
+	op.open(ctx, t)
+}
+
+// serveHTTP serves a net/http request.
+func (e *endpoint[S]) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		http.Error(w, strings.TrimSuffix(msgMethod, "\n"), http.StatusMethodNotAllowed)
+		return
+	}
+	if e.core.draining.Load() {
+		for _, h := range streamHeaders {
+			w.Header().Set(h[0], h[1])
+		}
+		_, _ = w.Write(appendRetry(nil, e.core.endRetry()))
+		return
+	}
+	t := e.newTurn()
+	ht := newHTTPTransport(e.core, w, r)
+	t.conn.t, t.out = ht, ht
+	req := Request{hr: r, hw: w, conn: t.conn}
+	res, perr := t.init(r.Header.Get("Last-Event-ID"), &req)
+	req.hr, req.hw = nil, nil
+	if perr != nil {
+		http.Error(w, strings.TrimSuffix(msgPanic, "\n"), http.StatusInternalServerError)
+		t.conn.markEnded(perr)
+		t.conn.finish()
+		return
+	}
+	t.state = res.state
+	if res.op != opOpen {
+		rf := refuse(&res)
+		w.WriteHeader(rf.status)
+		_, _ = w.Write(rf.body)
+		t.end(rf.reason)
+		return
+	}
+	for _, h := range streamHeaders {
+		w.Header().Set(h[0], h[1])
+	}
+	e.admit(t, &res)
+	ht.run(t)
 }

@@ -22,6 +22,9 @@ var (
 var (
 	// ErrNilHandler is lasse's module_option_missing: New was given no handler.
 	ErrNilHandler = errors.New("fastsse: nil handler")
+	// ErrDenseUnsupported is New's answer to TransportDense where it cannot
+	// run (outside Linux).
+	ErrDenseUnsupported = errors.New("fastsse: the dense transport needs Linux")
 	// ErrClosed is returned by Conn methods once the connection has ended.
 	ErrClosed = errors.New("fastsse: connection closed")
 	// ErrQueueFull is returned by Notify and Info when the connection's queue is

@@ -351,10 +351,22 @@ func grpDone(tb testing.TB, c *Conn) {
 // the queue. The test drains it with grpTake; cleanup ends it as a stream
 // would.
 func grpBareConn(tb testing.TB, ep *Endpoint) *Conn {
-	c := newConn(ep.core, nil)
+	c := newConn(ep.core)
+	c.t = bareTransport{}
 	tb.Cleanup(func() { grpEnd(c, ErrStopped) })
 	return c
 }
+
+// bareTransport is a bare Conn's transport: nowhere.
+type bareTransport struct{}
+
+func (bareTransport) wake()               {}
+func (bareTransport) send([]byte) error   { return errPeerClosed }
+func (bareTransport) finish(bool)         {}
+func (bareTransport) stalledSince() int64 { return 0 }
+func (bareTransport) gone() bool          { return false }
+func (bareTransport) evict()              {}
+func (bareTransport) bound()              {}
 
 // grpEnd ends a bare Conn the way a stream ends: no more messages, then the
 // end hooks (Group.Leave) and Done.

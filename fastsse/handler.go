@@ -2,6 +2,8 @@ package fastsse
 
 import (
 	"net"
+	"net/http"
+	"net/netip"
 
 	"github.com/valyala/fasthttp"
 )
@@ -29,8 +31,10 @@ type Handler[S any] interface {
 	// HandleError is called when an event cannot be sent. When the event was
 	// invalid, err is an encoder error (ErrDataRequired, ErrInvalidID, ...),
 	// nothing was written and the stream goes on. When the write failed, err
-	// is the write error, ev is the last event of the batch that failed, and
-	// Terminate follows.
+	// is the write error, ev is the last event the callbacks gave the batch
+	// that failed, and Terminate follows. ev is the zero Event when the
+	// batch held no such event: only published frames (Group.Publish,
+	// Conn.SendFrame), a replay, a heartbeat or the stream's first bytes.
 	HandleError(ev Event, err error, state S) S
 
 	// Terminate runs exactly once for every Init that returned, whatever ended
@@ -111,11 +115,15 @@ func Stop[S any](state S) Result[S] {
 	return Result[S]{state: state, op: opStop}
 }
 
-// Request is the view of the HTTP request that Init gets. It is valid only
-// while Init runs (fasthttp reuses the request afterwards); its methods
-// return zero values after that. Copy what later callbacks need.
+// Request is the view of the HTTP request that Init gets, the same on
+// every transport, fasthttp's or net/http's. It is valid only while Init
+// runs (fasthttp reuses the request afterwards); its methods return zero
+// values after that. Copy what later callbacks need: every method returns
+// a copy.
 type Request struct {
-	ctx  *fasthttp.RequestCtx
+	ctx  *fasthttp.RequestCtx // served by fasthttp; else nil
+	hr   *http.Request        // served by net/http; else nil
+	hw   http.ResponseWriter
 	conn *Conn
 }
 
@@ -124,69 +132,95 @@ func (r *Request) Conn() *Conn { return r.conn }
 
 // Method returns the request method (always GET: other methods never reach Init).
 func (r *Request) Method() string {
-	if r.ctx == nil {
-		return ""
+	switch {
+	case r.ctx != nil:
+		return string(r.ctx.Method())
+	case r.hr != nil:
+		return r.hr.Method
 	}
-	return string(r.ctx.Method())
+	return ""
 }
 
 // Path returns the request path, without the query string.
 func (r *Request) Path() string {
-	if r.ctx == nil {
-		return ""
+	switch {
+	case r.ctx != nil:
+		return string(r.ctx.Path())
+	case r.hr != nil:
+		return r.hr.URL.Path
 	}
-	return string(r.ctx.Path())
+	return ""
 }
 
-// Param returns a route parameter set by a router (a fasthttp user value of
-// type string or []byte), or "".
+// Param returns a route parameter, or "": on fasthttp one set by a router
+// (a user value of type string or []byte, as fasthttp/router sets them), on
+// net/http a wildcard of the ServeMux pattern (http.Request.PathValue).
 func (r *Request) Param(name string) string {
-	if r.ctx == nil {
-		return ""
-	}
-	switch v := r.ctx.UserValue(name).(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
+	switch {
+	case r.ctx != nil:
+		switch v := r.ctx.UserValue(name).(type) {
+		case string:
+			return v
+		case []byte:
+			return string(v)
+		}
+	case r.hr != nil:
+		return r.hr.PathValue(name)
 	}
 	return ""
 }
 
 // Query returns the first value of a query-string argument, or "".
 func (r *Request) Query(name string) string {
-	if r.ctx == nil {
-		return ""
+	switch {
+	case r.ctx != nil:
+		return string(r.ctx.QueryArgs().Peek(name))
+	case r.hr != nil:
+		return r.hr.URL.Query().Get(name)
 	}
-	return string(r.ctx.QueryArgs().Peek(name))
+	return ""
 }
 
 // Header returns the first value of a request header, or "".
 func (r *Request) Header(name string) string {
-	if r.ctx == nil {
-		return ""
+	switch {
+	case r.ctx != nil:
+		return string(r.ctx.Request.Header.Peek(name))
+	case r.hr != nil:
+		return r.hr.Header.Get(name)
 	}
-	return string(r.ctx.Request.Header.Peek(name))
+	return ""
 }
 
 // RemoteAddr returns the client's address, or nil.
 func (r *Request) RemoteAddr() net.Addr {
-	if r.ctx == nil {
-		return nil
+	switch {
+	case r.ctx != nil:
+		return r.ctx.RemoteAddr()
+	case r.hr != nil:
+		if ap, err := netip.ParseAddrPort(r.hr.RemoteAddr); err == nil {
+			return net.TCPAddrFromAddrPort(ap)
+		}
 	}
-	return r.ctx.RemoteAddr()
+	return nil
 }
 
 // SetHeader sets a response header (CORS, for one) for whatever Init
 // answers. The stream's own headers (Content-Type, Cache-Control,
 // X-Accel-Buffering) are set after it and win.
 func (r *Request) SetHeader(name, value string) {
-	if r.ctx == nil {
-		return
+	switch {
+	case r.ctx != nil:
+		r.ctx.Response.Header.Set(name, value)
+	case r.hw != nil:
+		r.hw.Header().Set(name, value)
 	}
-	r.ctx.Response.Header.Set(name, value)
 }
 
-// Ctx returns the underlying fasthttp request, for what this view lacks. It
-// is valid only while Init runs; nil after.
+// Ctx returns the underlying fasthttp request, for what this view lacks.
+// It is nil on net/http, and after Init.
 func (r *Request) Ctx() *fasthttp.RequestCtx { return r.ctx }
+
+// HTTPRequest returns the underlying net/http request, for what this view
+// lacks. It is nil on fasthttp, and after Init.
+func (r *Request) HTTPRequest() *http.Request { return r.hr }

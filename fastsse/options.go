@@ -43,12 +43,15 @@ type Options struct {
 	// Transport is how streams reach the socket. Default TransportStream.
 	Transport Transport
 
-	// WriteTimeout is how long a dense stream's write may stay incomplete
-	// (the client is not reading) before the stream ends as a slow consumer
-	// (ErrSlowConsumer). Default 10s. The stream transport has no such
-	// deadline of its own: there, a client that stops reading is evicted
-	// by the overflow policy once its queue fills.
-	WriteTimeout time.Duration
+	// StallTimeout is how long one write may stay unfinished, because the
+	// client is not reading, before the stream ends as a slow consumer
+	// (ErrSlowConsumer, counted in Stats.SlowConsumers); the connection is
+	// closed to unblock the write. It holds on every transport: fasthttp's
+	// Server.WriteTimeout cannot serve for it (it is one deadline for the
+	// whole response and must stay 0 for streams). Default 10s; negative
+	// turns it off, leaving a client that stops reading to the overflow
+	// policy once its queue fills.
+	StallTimeout time.Duration
 }
 
 // Transport is how an Endpoint's streams reach the socket.
@@ -63,11 +66,13 @@ const (
 	// connection and writes the response itself: no goroutine per stream,
 	// a few writer goroutines for all, epoll to see a client leave within
 	// a millisecond without writing, non-blocking writes so that a slow
-	// client never holds up another. About 1 KB per open stream. Linux
-	// only (elsewhere it falls back to TransportStream), and HTTP/1.1 only
-	// (an HTTP/1.0 request is served by the stream transport). The server
-	// does not need KeepHijackedConns. fasthttp's Server.Shutdown does not
-	// wait for hijacked connections: call Endpoint.Drain before it.
+	// client never holds up another, and a callback that blocks (past a
+	// few milliseconds) is left to its goroutine while the others go on.
+	// About 1 KB per open stream. Linux only: elsewhere New refuses it with
+	// ErrDenseUnsupported; where its epoll cannot start, streams are
+	// served by TransportStream and counted in Stats.DenseFallbacks. The
+	// server does not need KeepHijackedConns. fasthttp's Server.Shutdown
+	// does not wait for hijacked connections: call Endpoint.Drain before it.
 	TransportDense
 )
 
@@ -93,7 +98,7 @@ const (
 	defaultQueueSize = 128
 	defaultHeartbeat = 15 * time.Second
 	defaultEndRetry  = 3 * time.Second
-	defaultWriteWait = 10 * time.Second
+	defaultStall     = 10 * time.Second
 )
 
 func (o *Options) withDefaults() Options {
@@ -107,11 +112,8 @@ func (o *Options) withDefaults() Options {
 	if r.Heartbeat == 0 {
 		r.Heartbeat = defaultHeartbeat
 	}
-	if r.WriteTimeout <= 0 {
-		r.WriteTimeout = defaultWriteWait
-	}
-	if r.Transport == TransportDense && !denseSupported {
-		r.Transport = TransportStream
+	if r.StallTimeout == 0 {
+		r.StallTimeout = defaultStall
 	}
 	return r
 }

@@ -21,7 +21,7 @@ import (
 // in place and writev then worked out the unsent rest from the shortened
 // slices, so after a partial write the rest of the batch was dropped (the
 // chunk's size line promised bytes that never came, corrupting the stream),
-// and nothing was left pending, so WriteTimeout never evicted a stuck
+// and nothing was left pending, so StallTimeout never evicted a stuck
 // client either.
 func TestSlowReaderGetsIntactStream(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
@@ -29,8 +29,8 @@ func TestSlowReaderGetsIntactStream(t *testing.T) {
 		big := strings.Repeat("0123456789abcdef", bigSize/16)
 		h := &handler{}
 		// A small send buffer, so that the big event cannot go out in one
-		// write; a long WriteTimeout, so that the pause is not an eviction.
-		s := serveSndBuf(t, h, tr, fastsse.Options{Heartbeat: -1, WriteTimeout: 10 * time.Second}, stuckSndBuf)
+		// write; a long StallTimeout, so that the pause is not an eviction.
+		s := serveSndBuf(t, h, tr, fastsse.Options{Heartbeat: -1, StallTimeout: 10 * time.Second}, stuckSndBuf)
 		c, err := dialRaw(s.addr, request("GET", "/?tag=slow"))
 		require.NoError(t, err)
 		defer c.Close()

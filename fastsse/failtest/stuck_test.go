@@ -79,8 +79,8 @@ func newStuckSide(t *testing.T, tr fastsse.Transport) *stuckSide {
 		},
 	}
 	// Default queue (128) and overflow policy (OverflowClose). Dense: a
-	// stuck write is evicted once it has been pending for WriteTimeout.
-	opts := fastsse.Options{Heartbeat: -1, WriteTimeout: 300 * time.Millisecond}
+	// stuck write is evicted once it has been pending for StallTimeout.
+	opts := fastsse.Options{Heartbeat: -1, StallTimeout: 300 * time.Millisecond}
 	side.s = serveSndBuf(t, side.h, tr, opts, stuckSndBuf)
 	for _, c := range dialMany(t, side.s.addr, "/", stuckReaders) {
 		go side.read(c)
@@ -148,7 +148,7 @@ func (side *stuckSide) latencies(t *testing.T) []int64 {
 // to all. The readers' p99 delivery latency stays within 20% (+ a floor) of
 // a run without stuck clients; each stuck one is evicted as a slow consumer
 // (stream transport: OverflowClose once its queue fills; dense:
-// WriteTimeout); no reader loses an event or its stream; and RSS grows by
+// StallTimeout); no reader loses an event or its stream; and RSS grows by
 // at most 64 MB during the run (under -race, Go-held memory: see readMem).
 //
 // (The p99 comparison is skipped, and logged, when the machine is too busy

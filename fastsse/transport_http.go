@@ -1,0 +1,100 @@
+package fastsse
+
+import (
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// aLongTimeAgo is a deadline that has passed: setting it makes a blocked
+// write return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// httpTransport serves a stream from a net/http handler (Endpoint.
+// HTTPHandler), on the request's goroutine. net/http facts it lives with:
+//
+//   - The request's context is cancelled when the client goes away (the
+//     connection closes, or an HTTP/2 stream is reset), so a gone client is
+//     seen without writing.
+//   - http.ResponseController reaches Flush and SetWriteDeadline through
+//     wrappers that implement Unwrap. A writer that cannot flush answers
+//     http.ErrNotSupported (AWS Lambda's streaming response writer is
+//     one, and sends as it is written): it is then written to as it is.
+//   - Server.Shutdown neither cancels request contexts nor waits less than
+//     for every handler: Endpoint.Drain ends the streams.
+type httpTransport struct {
+	core    *core
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	gone_   <-chan struct{} // the request context's Done
+	wakes   chan struct{}
+	since   atomic.Int64
+	evicted atomic.Bool
+	noFlush bool // the writer cannot flush: written to as it is
+}
+
+func newHTTPTransport(c *core, w http.ResponseWriter, r *http.Request) *httpTransport {
+	return &httpTransport{
+		core: c, w: w, rc: http.NewResponseController(w),
+		gone_: r.Context().Done(), wakes: make(chan struct{}, 1),
+	}
+}
+
+// run serves the opened stream until it ends.
+func (h *httpTransport) run(t turner) { t.serve(h.wakes, h.gone_) }
+
+func (h *httpTransport) wake() {
+	select {
+	case h.wakes <- struct{}{}:
+	default:
+	}
+}
+
+func (h *httpTransport) send(b []byte) error {
+	h.since.Store(max(h.core.now(), 1))
+	defer h.since.Store(0)
+	if len(b) > 0 {
+		if _, err := h.w.Write(b); err != nil {
+			return err
+		}
+	}
+	if h.noFlush {
+		return nil
+	}
+	if err := h.rc.Flush(); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			h.noFlush = true
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+func (h *httpTransport) finish(bool) {}
+
+func (h *httpTransport) stalledSince() int64 { return h.since.Load() }
+
+func (h *httpTransport) gone() bool {
+	select {
+	case <-h.gone_:
+		return true
+	default:
+		return false
+	}
+}
+
+// evict makes the stuck write fail: its deadline is now. It needs a writer
+// whose deadline can be set (net/http's own); with another, the stream
+// ends once its write returns.
+func (h *httpTransport) evict() {
+	if !h.evicted.Swap(true) {
+		_ = h.rc.SetWriteDeadline(aLongTimeAgo)
+	}
+}
+
+// bound does nothing: setting a deadline from outside the handler is not
+// safe on every ResponseWriter, and StallTimeout ends a stream whose write
+// is stuck.
+func (h *httpTransport) bound() {}
