@@ -566,7 +566,7 @@ func streamGoroutineStacks() []string {
 	}
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "fastsse.(*stream") || strings.Contains(g, "fastsse.(*core).heartbeats") ||
+		if strings.Contains(g, "fastsse.(*turn") || strings.Contains(g, "fastsse.(*core).heartbeats") ||
 			strings.Contains(g, "fasthttp.NewStreamReader") {
 			out = append(out, g)
 		}

@@ -31,18 +31,27 @@ type httpTransport struct {
 	wakes   chan struct{}
 	since   atomic.Int64
 	evicted atomic.Bool
+	http1   bool // HTTP/1.x: the connection closes with the stream
 	noFlush bool // the writer cannot flush: written to as it is
+	started bool // the first batch went out
 }
 
 func newHTTPTransport(c *core, w http.ResponseWriter, r *http.Request) *httpTransport {
 	return &httpTransport{
 		core: c, w: w, rc: http.NewResponseController(w),
-		gone_: r.Context().Done(), wakes: make(chan struct{}, 1),
+		gone_: r.Context().Done(), wakes: make(chan struct{}, 1), http1: r.ProtoMajor == 1,
 	}
 }
 
-// run serves the opened stream until it ends.
-func (h *httpTransport) run(t turner) { t.serve(h.wakes, h.gone_) }
+// run serves the opened stream until it ends. On HTTP/1.x the connection
+// closes with the stream: a browser's reconnect must not reuse a
+// connection whose stream the server ended.
+func (h *httpTransport) run(t turner) {
+	if h.http1 {
+		h.w.Header().Set("Connection", "close")
+	}
+	t.serve(h.wakes, h.gone_)
+}
 
 func (h *httpTransport) wake() {
 	select {
@@ -59,15 +68,22 @@ func (h *httpTransport) send(b []byte) error {
 			return err
 		}
 	}
+	first := !h.started
+	h.started = true
 	if h.noFlush {
 		return nil
 	}
 	if err := h.rc.Flush(); err != nil {
-		if errors.Is(err, http.ErrNotSupported) {
-			h.noFlush = true
-			return nil
+		if !errors.Is(err, http.ErrNotSupported) {
+			return err
 		}
-		return err
+		h.noFlush = true
+		if first && len(b) == 0 {
+			// Such a writer sends the head with the first bytes of the
+			// body: give it some, so the client sees the stream open.
+			_, err = h.w.Write(heartbeat)
+			return err
+		}
 	}
 	return nil
 }
