@@ -1,10 +1,6 @@
 package fastsse
 
 import (
-	"bufio"
-	"io"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -80,74 +76,5 @@ func BenchmarkAppendComment(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst = AppendComment(dst[:0], "")
-	}
-}
-
-// BenchmarkEncodeAndFlush measures the hot path of a stream: pending events
-// encoded straight into a bufio.Writer's free space and flushed once per batch
-// to a real loopback TCP connection, whose other end discards. One op is one
-// event.
-func BenchmarkEncodeAndFlush(b *testing.B) {
-	for _, c := range benchCases() {
-		if !strings.HasSuffix(c.name, "/string") || strings.HasPrefix(c.name, "lines10") {
-			continue
-		}
-		name := strings.TrimSuffix(c.name, "/string")
-		for _, batch := range []int{1, 16} {
-			b.Run(name+"/batch"+strconv.Itoa(batch), func(b *testing.B) {
-				benchEncodeAndFlush(b, &c.ev, batch)
-			})
-		}
-	}
-}
-
-func benchEncodeAndFlush(b *testing.B, ev *Event, batch int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		ln.Close()
-		if err != nil {
-			return
-		}
-		io.Copy(io.Discard, c)
-		c.Close()
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		ln.Close()
-		<-done
-		b.Fatal(err)
-	}
-	defer func() {
-		conn.Close() // the reader sees EOF and ends
-		<-done
-	}()
-
-	wire, err := AppendEvent(nil, ev)
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Room for a whole batch, so that AvailableBuffer never has to grow.
-	w := bufio.NewWriterSize(conn, max(4096, 2*batch*len(wire)))
-	b.SetBytes(int64(len(wire)))
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		p, _ := AppendEvent(w.AvailableBuffer(), ev)
-		w.Write(p)
-		if n++; n == batch {
-			n = 0
-			if err := w.Flush(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
 	}
 }

@@ -41,14 +41,13 @@ func (benchHandler) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 }
 func (benchHandler) Terminate(error, struct{}) {}
 
-// benchStream opens one stream (on FASTSSE_TEST_TRANSPORT) and returns its Conn and a reader of its body.
-func benchStream(b *testing.B, opts *fastsse.Options) (*fastsse.Conn, *bufio.Reader) {
+// benchStream opens one stream on tc's transport and returns its Conn and a
+// reader of its body.
+func benchStream(b testing.TB, tc transportCase, opts fastsse.Options) (*fastsse.Conn, *bufio.Reader) {
 	b.Helper()
 	h := benchHandler{conns: make(chan *fastsse.Conn, 1)}
-	ep, err := fastsse.New[struct{}](h, fastsse.OnTestTransport(opts))
-	require.NoError(b, err)
-	s := startServer(b, ep.ServeFastHTTP)
-	c := dial(b, s.Addr, "GET", "/events")
+	ep := onTransport[struct{}](b, tc, h, opts)
+	c := dial(b, tc.serve(b, ep), "GET", "/events")
 	require.Equal(b, http.StatusOK, c.Resp.StatusCode)
 	conn := recv(b, h.conns, "Init")
 	b.Cleanup(func() { _ = conn.Close() })
@@ -68,29 +67,43 @@ func readEvent(br *bufio.Reader) error {
 	}
 }
 
+// notifyAndRead is one event's whole path, one at a time.
+func notifyAndRead(conn *fastsse.Conn, br *bufio.Reader) error {
+	if err := conn.Notify(benchMsg); err != nil {
+		return err
+	}
+	return readEvent(br)
+}
+
 // BenchmarkNotifyLatency is the time from Notify until the client has read
-// the event, one event at a time.
+// the event, one event at a time, on each transport.
 func BenchmarkNotifyLatency(b *testing.B) {
-	conn, br := benchStream(b, &fastsse.Options{Heartbeat: -1})
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := conn.Notify(benchMsg); err != nil {
-			b.Fatal(err)
-		}
-		if err := readEvent(br); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range transportCases {
+		b.Run(tc.name, func(b *testing.B) {
+			conn, br := benchStream(b, tc, fastsse.Options{Heartbeat: -1})
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := notifyAndRead(conn, br); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkNotifyThroughput sends events as fast as the stream takes them,
 // with up to window of them in flight (sent, not yet read), and measures
-// the time per event read. Events sent while a batch is written are
-// coalesced into the next batch: one write for many events.
+// the time per event read, on each transport. Events sent while a batch is
+// written are coalesced into the next batch: one write for many events.
 func BenchmarkNotifyThroughput(b *testing.B) {
+	for _, tc := range transportCases {
+		b.Run(tc.name, func(b *testing.B) { benchThroughput(b, tc) })
+	}
+}
+
+func benchThroughput(b *testing.B, tc transportCase) {
 	const window = 256
-	conn, br := benchStream(b, &fastsse.Options{Heartbeat: -1, QueueSize: 2 * window})
+	conn, br := benchStream(b, tc, fastsse.Options{Heartbeat: -1, QueueSize: 2 * window})
 	evLen := len("id: 1234\nevent: update\ndata: \n\n") + len(benchPayload)
 	b.SetBytes(int64(evLen))
 	b.ReportAllocs()

@@ -37,17 +37,9 @@ import (
 //     (core.watchShutdown), but without waiting: call Endpoint.Drain
 //     before Shutdown.
 //
-// Streams take turns on a few writer goroutines, one per shard. A turn
-// whose callback blocks must not hold up the shard's other streams: a
-// shard watches its turns (denseShard.check), and one that has run for
-// denseStuck hands the rest of the shard to a new writer goroutine; the
-// old one finishes that turn and exits.
+// Streams take turns on a few writer goroutines (transport_dense_writers_linux.go).
 
 const denseSupported = true
-
-// denseStuck is how long a turn may run before its shard's other streams
-// are handed to a new writer goroutine.
-const denseStuck = 2 * time.Millisecond
 
 // The states of a dense stream's turn.
 const (
@@ -180,41 +172,6 @@ type denseSet struct {
 	n    int // dense streams, from opening to end
 }
 
-// denseShard is one writer goroutine's share of the streams, and that
-// goroutine's state.
-type denseShard struct {
-	set   *denseSet
-	kick  chan struct{}
-	watch *time.Timer // runs check while the writer goes through a batch
-
-	mu      sync.Mutex
-	ready   []*denseConn // queued turns
-	spare   []*denseConn
-	cur     *denseWriter // the shard's writer goroutine
-	batch   []*denseConn // the turns cur is going through, for a takeover
-	stopped bool
-}
-
-// denseWriter is one writer goroutine's progress, read by its shard's check.
-type denseWriter struct {
-	retired atomic.Bool  // a newer writer has the shard: return after this turn
-	pos     atomic.Int64 // index in the batch of the turn being run
-	turnAt  atomic.Int64 // core clock when that turn began; 0 between turns
-}
-
-func (sh *denseShard) push(d *denseConn) {
-	sh.mu.Lock()
-	sh.ready = append(sh.ready, d)
-	first := len(sh.ready) == 1
-	sh.mu.Unlock()
-	if first {
-		select {
-		case sh.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
 func startDense(c *core) (*denseSet, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -268,103 +225,6 @@ func (s *denseSet) shutdown() {
 		unix.Close(s.stopfd)
 		unix.Close(s.epfd)
 	}()
-}
-
-// work is a shard's writer goroutine w: it runs the turns of the streams
-// that have work, until the set stops or a newer writer takes the shard
-// over.
-func (sh *denseShard) work(w *denseWriter) {
-	s := sh.set
-	defer s.wg.Done()
-	for {
-		select {
-		case <-sh.kick:
-		case <-s.stop:
-			return
-		}
-		for {
-			// Two slices take turns: push appends to ready while this
-			// goroutine goes through the other.
-			sh.mu.Lock()
-			if w.retired.Load() {
-				sh.mu.Unlock()
-				return
-			}
-			batch := sh.ready
-			sh.ready, sh.spare = sh.spare[:0], nil
-			sh.batch = batch
-			sh.mu.Unlock()
-			if len(batch) > 0 {
-				sh.watch.Reset(denseStuck)
-			}
-			for i, d := range batch {
-				w.pos.Store(int64(i))
-				w.turnAt.Store(max(s.core.now(), 1))
-				d.run()
-				w.turnAt.Store(0)
-				if w.retired.Load() {
-					return // the rest of the batch went to the new writer
-				}
-			}
-			sh.mu.Lock()
-			if w.retired.Load() {
-				sh.mu.Unlock()
-				return
-			}
-			clear(batch)
-			sh.batch = nil
-			sh.spare = batch[:0]
-			sh.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-		}
-	}
-}
-
-// check runs on a timer while the shard's writer goes through a batch.
-// When the turn in progress has run for denseStuck (a callback that
-// blocks, say), a new writer goroutine takes over the rest of the batch
-// and the shard; the old one finishes its turn and returns. A stream
-// whose turn the old writer runs still is on the new writer's list too
-// (when woken again): run skips it while its turn is not over.
-func (sh *denseShard) check() {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.stopped || sh.batch == nil {
-		return
-	}
-	w := sh.cur
-	at := w.turnAt.Load()
-	if at == 0 || time.Duration(sh.set.core.now()-at) < denseStuck {
-		sh.watch.Reset(denseStuck)
-		return
-	}
-	w.retired.Store(true)
-	rest := sh.batch[w.pos.Load()+1:]
-	sh.ready = append(append(make([]*denseConn, 0, len(rest)+len(sh.ready)), rest...), sh.ready...)
-	sh.batch = nil
-	sh.cur = &denseWriter{}
-	sh.set.wg.Add(1)
-	go sh.work(sh.cur)
-	select {
-	case sh.kick <- struct{}{}:
-	default:
-	}
-}
-
-// run is one turn of the stream on its shard's writer, if it is queued
-// (a stream can be on the ready list twice after a takeover).
-func (d *denseConn) run() {
-	if !d.state.CompareAndSwap(turnQueued, turnRunning) {
-		return
-	}
-	d.turn()
-	if !d.state.CompareAndSwap(turnRunning, turnIdle) {
-		// Woken during the turn (turnRerun).
-		d.state.Store(turnQueued)
-		d.shard.push(d)
-	}
 }
 
 // poll turns socket events into work: a closed socket ends its stream, a
