@@ -28,8 +28,13 @@
 // own through fasthttp's SetBodyStreamWriter: about 21 KB and two
 // goroutines per open stream. TransportDense hijacks the connection and
 // serves it from a few shared writer goroutines, with epoll to see clients
-// leave: about 1 KB per open stream, for very high connection counts (Linux).
-// Both run the same callbacks with the same results.
+// leave: about 1 KB per open stream, for very high connection counts
+// (Linux). Endpoint.HTTPHandler serves the same endpoint from net/http, on
+// each request's goroutine: for platforms that hand you an http.Handler
+// (AWS Lambda function URLs, for one) and for HTTP/2, where many streams
+// share one connection. All three run the same callbacks with the same
+// results, and on all three a callback that blocks holds up only its own
+// stream.
 //
 // # Ending streams
 //
@@ -42,8 +47,8 @@
 //
 // # Concurrency
 //
-// Every callback for one connection runs on that stream's goroutine, one at a
-// time: the state needs no lock. Conn and Endpoint are safe for concurrent
+// Every callback for one connection runs on one goroutine at a time: the
+// state needs no lock. Conn and Endpoint are safe for concurrent
 // use. Notify and Info never block: each connection has a bounded queue, and
 // Options.Overflow says what happens when it is full. A panic in a callback
 // is recovered and ends only that connection, with a *PanicError.
@@ -68,11 +73,15 @@
 //     client that stopped reading (its connection goroutine writes with no
 //     deadline), so the connection then gets a 1 s write deadline.
 //   - Hijacked connections are invisible to Server.Shutdown: it returns
-//     without them. The dense transport ends them when ctx.Done closes, but
-//     only Endpoint.Drain waits for them.
+//     without them. Their streams end when ctx.Done closes, but only
+//     Endpoint.Drain waits for them.
+//   - Server.ReadTimeout's deadline stays on the connection after the
+//     request is read; the peek before a heartbeat does not go through it.
 //   - fasthttp answers an HTTP/1.0 request for a body stream with chunked
-//     encoding, which such a client cannot read; the dense transport sends
-//     it a close-delimited body instead.
+//     encoding, which such a client cannot read; both transports send it a
+//     close-delimited body instead.
+//   - A stream's response says Connection: close: once the stream ends,
+//     its connection closes, so that a client's reconnect opens a new one.
 //   - Serve returns on any Accept error but a timeout, "too many open files"
 //     included: a process at its open-files limit stops serving everyone.
 //     Wrap the listener to wait that out (the examples do).

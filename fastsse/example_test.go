@@ -2,6 +2,7 @@ package fastsse_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -77,4 +78,45 @@ func ExampleNew() {
 	// ""
 	// fastsse: stream stopped
 	// true
+}
+
+// The same endpoint served from net/http: routed by a ServeMux, whose
+// wildcards Init reads with Request.Param.
+func ExampleEndpoint_HTTPHandler() {
+	h := counter{conns: make(chan *fastsse.Conn, 1)}
+	ep, err := fastsse.New[int](h, nil)
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /events/{topic}", ep.HTTPHandler())
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln) //nolint:errcheck
+	defer func() {
+		// net/http's Shutdown waits for streams and ends none: drain first.
+		ep.Drain(context.Background(), 0)  //nolint:errcheck
+		srv.Shutdown(context.Background()) //nolint:errcheck
+	}()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/events/news")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	conn := <-h.conns
+	conn.Notify("hi")
+	conn.Notify("bye")
+	body := bufio.NewScanner(resp.Body)
+	for body.Scan() {
+		fmt.Printf("%q\n", body.Text())
+	}
+
+	// Output:
+	// "event: hello"
+	// "data: resuming after "
+	// ""
+	// "id: 1"
+	// "data: hi"
+	// ""
 }
