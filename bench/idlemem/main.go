@@ -1,6 +1,7 @@
 // Command idlemem measures the server memory held by each idle event stream:
-// a fastsse Endpoint against a raw hand-written SetBodyStreamWriter loop, in
-// the same run, on the same fasthttp server settings.
+// a fastsse Endpoint on the stream and dense transports against a raw
+// hand-written SetBodyStreamWriter loop, in the same run, on the same
+// fasthttp server settings.
 //
 //	go run ./bench/idlemem              # 10,000 streams, 2 rounds
 //	go run ./bench/idlemem -n 5000 -rounds 1
@@ -46,7 +47,7 @@ const heartbeat = 30 * time.Second // longer than a measurement: no traffic at a
 
 func main() {
 	role := flag.String("role", "main", "main, server or client (the latter two are run by main)")
-	mode := flag.String("mode", "", "server role: raw or endpoint")
+	mode := flag.String("mode", "", "server role: raw, endpoint or dense")
 	n := flag.Int("n", 10000, "idle streams to open (under 19,000: one process holds one end of each)")
 	rounds := flag.Int("rounds", 2, "measurements of each mode, alternating the order")
 	addr := flag.String("addr", "", "client role: the server's loopback address")
@@ -104,7 +105,7 @@ func runMain(n, rounds int, settle, timeout time.Duration) error {
 		"mode", "streams", "RSS before", "RSS after", "RSS/stream", "goroutines", "heap+stack/stream")
 	per := map[string][]float64{}
 	for round := 0; round < rounds; round++ {
-		modes := []string{"raw", "endpoint"}
+		modes := []string{"raw", "endpoint", "dense"}
 		if round%2 == 1 {
 			slices.Reverse(modes)
 		}
@@ -127,9 +128,9 @@ func runMain(n, rounds int, settle, timeout time.Duration) error {
 				mb(r.RSSBefore), mb(r.RSSAfter), r.perConn(), r.Goroutines, float64(r.GoMem)/float64(r.Conns))
 		}
 	}
-	raw, ep := median(per["raw"]), median(per["endpoint"])
-	fmt.Printf("median RSS per idle stream: raw loop %.0f B (%.1f KB), Endpoint %.0f B (%.1f KB): Endpoint %+.0f B\n",
-		raw, raw/1024, ep, ep/1024, ep-raw)
+	raw, ep, dense := median(per["raw"]), median(per["endpoint"]), median(per["dense"])
+	fmt.Printf("median RSS per idle stream: raw loop %.0f B (%.1f KB), Endpoint %.0f B (%.1f KB): Endpoint %+.0f B; dense Endpoint %.0f B\n",
+		raw, raw/1024, ep, ep/1024, ep-raw, dense)
 	return nil
 }
 
@@ -180,8 +181,12 @@ func runServer(ctx context.Context, mode string, n int, settle time.Duration) (r
 		rs := newRawServer()
 		defer rs.stop()
 		h, open = rs.serve, rs.open.Load
-	case "endpoint":
-		ep, err := fastsse.New[struct{}](idle{}, &fastsse.Options{Heartbeat: heartbeat})
+	case "endpoint", "dense":
+		tr := fastsse.TransportStream
+		if mode == "dense" {
+			tr = fastsse.TransportDense
+		}
+		ep, err := fastsse.New[struct{}](idle{}, &fastsse.Options{Heartbeat: heartbeat, Transport: tr})
 		if err != nil {
 			return result{}, err
 		}
