@@ -123,7 +123,7 @@ func TestStats(t *testing.T) {
 	waitDone(t, conns[0])
 	eventually(t, func() bool { return ep.Stats().Open == 1 }, "Open = 1")
 	st = ep.Stats()
-	assert.Equal(t, fastsse.Stats{Open: 1, Opened: 2, Events: 8, Bytes: int64(total)}, st)
+	assert.Equal(t, fastsse.Stats{Open: 1, Opened: 2, Events: 8, Bytes: int64(total), Ends: fastsse.EndCounts{Stopped: 1}}, st)
 
 	// A refused stream is never open.
 	resp, _ := plain(t, "POST", "http://"+s.Addr+"/events")

@@ -27,7 +27,9 @@ type Conn struct {
 	done    chan struct{}
 	hbDue   atomic.Bool  // the heartbeat wheel asks for a heartbeat
 	lastOut atomic.Int64 // core clock at the last write, for heartbeats
-	endAt   int64        // core clock when MaxLifetime ends the stream; 0: never. Set before register.
+	endAt   int64        // core clock when MaxLifetime ends the stream; 0: never. Set by register.
+	// openedAt is the core clock when the stream opened. Set by register.
+	openedAt int64
 	// shut is the server's shutdown signal (fasthttp's ctx.Done), nil when
 	// it has none. Set before register.
 	shut <-chan struct{}
@@ -122,15 +124,18 @@ func (c *Conn) push(it item) error {
 			q.push(it)
 			c.mu.Unlock()
 			c.core.stats.dropped.Add(1)
+			c.overflowed(OverflowDropOldest)
 			c.wake()
 			return nil
 		case OverflowDropNewest:
 			c.mu.Unlock()
 			c.core.stats.dropped.Add(1)
+			c.overflowed(OverflowDropNewest)
 			return ErrQueueFull
 		default:
 			c.endSlowLocked()
 			c.mu.Unlock()
+			c.overflowed(OverflowClose)
 			c.wake()
 			return ErrSlowConsumer
 		}
@@ -184,8 +189,31 @@ func (c *Conn) endSlow() bool {
 	}
 	c.endSlowLocked()
 	c.mu.Unlock()
+	c.overflowed(OverflowClose)
 	c.wake()
 	return true
+}
+
+// overflowed tells the Observer of an overflow. c.mu must not be held.
+func (c *Conn) overflowed(p OverflowPolicy) {
+	if o := c.core.opts.Observer; o != nil {
+		o.Overflowed(c.info(), p)
+	}
+}
+
+// replayed counts a Group.Resume answer for the stream, and tells the
+// Observer.
+func (c *Conn) replayed(r ReplayResult, events int) {
+	c.core.stats.replays[r].Add(1)
+	c.core.stats.replayed.Add(int64(events))
+	if o := c.core.opts.Observer; o != nil {
+		o.Replayed(c.info(), r, events)
+	}
+}
+
+// info names the stream to the Observer.
+func (c *Conn) info() StreamInfo {
+	return StreamInfo{ID: c.id, Transport: c.t.name(), Route: c.core.opts.Route}
 }
 
 // endSlowLocked marks the stream a slow consumer and unblocks its write

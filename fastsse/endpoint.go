@@ -86,6 +86,21 @@ type Stats struct {
 	// DenseFallbacks counts TransportDense streams served by TransportStream
 	// instead, because the dense machinery (epoll) could not start.
 	DenseFallbacks int64
+	Heartbeats     int64        // heartbeats written
+	Ends           EndCounts    // streams ended (and Init refusals), by ReasonClass
+	Replays        ReplayCounts // Group.Resume's answers for this endpoint's streams
+}
+
+// EndCounts counts ended streams by ReasonClass.
+type EndCounts struct {
+	Stopped, Refused, ClientGone, WriteFailed, Shutdown, Lifetime, SlowConsumer, Panic int64
+}
+
+// ReplayCounts counts Group.Resume's answers by ReplayResult, and the events
+// replayed.
+type ReplayCounts struct {
+	None, Hit, Gap int64
+	Events         int64 // events queued by replays
 }
 
 // Stats returns a snapshot of the counters. Each is read atomically; the
@@ -105,6 +120,16 @@ func (e *Endpoint) Stats() Stats {
 		Dropped:        s.dropped.Load(),
 		SlowConsumers:  s.slow.Load(),
 		DenseFallbacks: s.fallbacks.Load(),
+		Heartbeats:     s.heartbeats.Load(),
+		Ends: EndCounts{
+			Stopped: s.ends[0].Load(), Refused: s.ends[1].Load(), ClientGone: s.ends[2].Load(),
+			WriteFailed: s.ends[3].Load(), Shutdown: s.ends[4].Load(), Lifetime: s.ends[5].Load(),
+			SlowConsumer: s.ends[6].Load(), Panic: s.ends[7].Load(),
+		},
+		Replays: ReplayCounts{
+			None: s.replays[ReplayNone].Load(), Hit: s.replays[ReplayHit].Load(),
+			Gap: s.replays[ReplayGap].Load(), Events: s.replayed.Load(),
+		},
 	}
 }
 
@@ -117,6 +142,9 @@ type core struct {
 	nextID atomic.Uint64
 	stats  struct {
 		open, opened, dropped, slow, fallbacks atomic.Int64
+		heartbeats, replayed                   atomic.Int64
+		ends                                   [len(endClasses)]atomic.Int64
+		replays                                [len(replayNames)]atomic.Int64
 	}
 	// out counts what was written, striped by connection so that streams
 	// writing on different cores do not fight over one cache line.
@@ -172,13 +200,17 @@ func (c *core) register(conn *Conn) {
 	if l := c.opts.MaxLifetime; l > 0 {
 		conn.endAt = c.now() + int64(l) - rand.Int64N(int64(l)/5+1)
 	}
-	conn.lastOut.Store(c.now())
+	conn.openedAt = c.now()
+	conn.lastOut.Store(conn.openedAt)
 	sh := &c.shards[conn.id%uint64(len(c.shards))]
 	sh.mu.Lock()
 	sh.m[conn] = struct{}{}
 	sh.mu.Unlock()
 	c.stats.open.Add(1)
 	c.stats.opened.Add(1)
+	if o := c.opts.Observer; o != nil {
+		o.StreamOpened(conn.info())
+	}
 	c.watchShutdown(conn.shut, 1)
 	if c.draining.Load() || isClosed(conn.shut) { // Drain or Shutdown began after serve checked
 		conn.endSoon(ErrShutdown)

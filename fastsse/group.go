@@ -1,8 +1,10 @@
 package fastsse
 
 import (
+	"errors"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Group is a set of connections to broadcast to, the pg2 process group of
@@ -26,7 +28,8 @@ type Group struct {
 	// joins again reuses its hook rather than adding one per Join.
 	hooked map[*Conn]struct{}
 	store  ReplayStore
-	seq    uint64 // ids assigned by Publish
+	seq    uint64   // ids assigned by Publish
+	obs    Observer // GroupOptions.Observer
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -38,6 +41,10 @@ type GroupOptions struct {
 	// Store, when set, keeps events instead of the in-memory ring (Replay is
 	// then ignored): back it with a database to resume across restarts.
 	Store ReplayStore
+	// Observer, when set, hears of every Publish (Observer.Published).
+	// Replays are told to the resuming stream's endpoint's Observer.
+	// Default nil.
+	Observer Observer
 }
 
 // NewGroup returns a Group that keeps published events for Resume as opts
@@ -45,6 +52,7 @@ type GroupOptions struct {
 func NewGroup(opts *GroupOptions) *Group {
 	g := &Group{}
 	if opts != nil {
+		g.obs = opts.Observer
 		switch {
 		case opts.Store != nil:
 			g.store = opts.Store
@@ -107,32 +115,45 @@ func (g *Group) joinLocked(c *Conn) error {
 // (Resume is meant for Init, before anything can fill it), Resume returns
 // ErrQueueFull and c stays joined without the replay.
 func (g *Group) Resume(c *Conn, lastEventID string) error {
+	res, events, err := g.resume(c, lastEventID)
+	if c != nil && !errors.Is(err, ErrClosed) {
+		c.replayed(res, events)
+	}
+	return err
+}
+
+// resume is Resume, and says what it replayed.
+func (g *Group) resume(c *Conn, lastEventID string) (ReplayResult, int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, member := g.members[c]; member || lastEventID == "" {
 		// A member already has every event since it joined: replaying
 		// would duplicate them.
-		return g.joinLocked(c)
+		return ReplayNone, 0, g.joinLocked(c)
 	}
 	if err := g.joinLocked(c); err != nil {
-		return err
+		return ReplayNone, 0, err
 	}
 	if g.store == nil {
-		return ErrReplayGap
+		return ReplayGap, 0, ErrReplayGap
 	}
 	// The replay goes into the queue as one frame, so a long replay is not
 	// cut by the queue's bound.
 	var replay []byte
+	events := 0
 	found := g.store.Since(lastEventID, func(f *Frame) {
 		replay = append(replay, f.Bytes()...)
+		events++
 	})
 	if !found {
-		return ErrReplayGap
+		return ReplayGap, 0, ErrReplayGap
 	}
 	if len(replay) > 0 {
-		return c.pushReplay(&Frame{b: replay})
+		if err := c.pushReplay(&Frame{b: replay}); err != nil {
+			return ReplayHit, 0, err
+		}
 	}
-	return nil
+	return ReplayHit, events, nil
 }
 
 // Leave removes c from the group; a connection leaves by itself when its
@@ -179,6 +200,10 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.obs != nil {
+		start := time.Now()
+		defer func() { g.obs.Published(len(g.members), time.Since(start)) }()
+	}
 	id = ev.ID
 	if id == "" && g.store != nil {
 		g.seq++

@@ -5,6 +5,7 @@ package fastsse
 import (
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 // TestGroupPublishAllocsFlat fails if Publish allocates per member:
@@ -25,6 +26,7 @@ import (
 // state does not make.
 func TestGroupPublishAllocsFlat(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	perOp := map[string]float64{}
 	for _, tt := range []struct {
 		name string
 		opts *GroupOptions
@@ -32,6 +34,7 @@ func TestGroupPublishAllocsFlat(t *testing.T) {
 	}{
 		{"no replay", nil, Event{ID: "42", Event: "tick", Data: `{"price":9.99}`}},
 		{"replay ring", &GroupOptions{Replay: 64}, Event{Event: "tick", Data: `{"price":9.99}`}},
+		{"observer", &GroupOptions{Observer: nopObserver{}}, Event{ID: "42", Event: "tick", Data: `{"price":9.99}`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			measure := func(members int) float64 {
@@ -61,9 +64,22 @@ func TestGroupPublishAllocsFlat(t *testing.T) {
 			}
 			few, many := measure(10), measure(1000)
 			t.Logf("allocs/op: %v with 10 members, %v with 1000", few, many)
+			perOp[tt.name] = few
 			if many != few {
 				t.Fatalf("Publish: %v allocs/op with 1000 members, %v with 10: it allocates per member", many, few)
 			}
 		})
 	}
+	if perOp["observer"] != perOp["no replay"] {
+		t.Fatalf("Publish: %v allocs/op with an Observer, %v without", perOp["observer"], perOp["no replay"])
+	}
 }
+
+// nopObserver hears everything and does nothing.
+type nopObserver struct{}
+
+func (nopObserver) StreamOpened(StreamInfo)                      {}
+func (nopObserver) StreamEnded(StreamInfo, error, time.Duration) {}
+func (nopObserver) Overflowed(StreamInfo, OverflowPolicy)        {}
+func (nopObserver) Replayed(StreamInfo, ReplayResult, int)       {}
+func (nopObserver) Published(int, time.Duration)                 {}

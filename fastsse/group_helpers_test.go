@@ -367,6 +367,7 @@ func (bareTransport) stalledSince() int64 { return 0 }
 func (bareTransport) gone() bool          { return false }
 func (bareTransport) evict()              {}
 func (bareTransport) bound()              {}
+func (bareTransport) name() string        { return "bare" }
 
 // grpEnd ends a bare Conn the way a stream ends: no more messages, then the
 // end hooks (Group.Leave) and Done.

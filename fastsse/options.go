@@ -52,6 +52,14 @@ type Options struct {
 	// turns it off, leaving a client that stops reading to the overflow
 	// policy once its queue fills.
 	StallTimeout time.Duration
+
+	// Observer, when set, hears of every stream's open and end, of
+	// overflows and of replays (see Observer). Default nil.
+	Observer Observer
+
+	// Route names the endpoint to the Observer (StreamInfo.Route): the
+	// route's pattern, say, never a request's path. Default "".
+	Route string
 }
 
 // Transport is how an Endpoint's streams reach the socket.

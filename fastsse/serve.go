@@ -110,8 +110,7 @@ func (e *endpoint[S]) openFast(ctx *fasthttp.RequestCtx) {
 		// Init panicked: there is no state to give Terminate.
 		ctx.ResetBody()
 		ctx.Error(msgPanic, fasthttp.StatusInternalServerError)
-		t.conn.markEnded(perr)
-		t.conn.finish()
+		t.endWithoutState(perr)
 		op.abort()
 	case res.op != opOpen:
 		t.state = res.state
@@ -171,8 +170,7 @@ func (e *endpoint[S]) openHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case perr != nil:
 		http.Error(w, strings.TrimSuffix(msgPanic, "\n"), http.StatusInternalServerError)
-		t.conn.markEnded(perr)
-		t.conn.finish()
+		t.endWithoutState(perr)
 	case res.op != opOpen:
 		t.state = res.state
 		rf := refuse(&res)

@@ -30,6 +30,9 @@ type transport interface {
 	// stream is ending as a slow consumer. It is called with the Conn's
 	// lock held.
 	evict()
+	// name is the transport's name for an Observer: "stream", "dense" or
+	// "http".
+	name() string
 	// bound gives what is still to be written on the connection a short
 	// deadline (shutdownGrace): the stream is ending because the server
 	// is, and a client that stopped reading must not hold that up.

@@ -532,3 +532,5 @@ func (d *denseConn) finish(clean bool) {
 	}
 	d.release()
 }
+
+func (*denseConn) name() string { return "dense" }

@@ -114,3 +114,5 @@ func (h *httpTransport) evict() {
 // safe on every ResponseWriter, and StallTimeout ends a stream whose write
 // is stuck.
 func (h *httpTransport) bound() {}
+
+func (*httpTransport) name() string { return "http" }

@@ -110,3 +110,5 @@ func (s *streamTransport) gone() bool { return peerClosed(s.raw) }
 func (s *streamTransport) evict() { _ = s.raw.Close() }
 
 func (s *streamTransport) bound() { _ = s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace)) }
+
+func (*streamTransport) name() string { return "stream" }

@@ -137,6 +137,7 @@ func (t *turn[S]) next() (reason error) {
 			return fmt.Errorf("%w: %w", ErrClientGone, errPeerClosed)
 		}
 		buf = append(buf, heartbeat...)
+		t.core.stats.heartbeats.Add(1)
 	}
 	if len(buf) > 0 {
 		if err := t.write(buf); err != nil {
@@ -277,6 +278,19 @@ func (t *turn[S]) end(reason error) {
 	}
 	t.terminate(reason)
 	t.conn.finish()
+	t.core.stats.ends[endClass(reason)].Add(1)
+	if o := t.core.opts.Observer; o != nil && t.opened {
+		o.StreamEnded(t.conn.info(), reason, time.Duration(t.core.now()-t.conn.openedAt))
+	}
+}
+
+// endWithoutState ends a stream whose Init panicked: there is no state
+// to give Terminate.
+func (t *turn[S]) endWithoutState(perr error) {
+	if t.conn.markEnded(perr) {
+		t.conn.finish()
+		t.core.stats.ends[endClass(perr)].Add(1)
+	}
 }
 
 func (t *turn[S]) terminate(reason error) {
