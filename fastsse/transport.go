@@ -1,6 +1,10 @@
 package fastsse
 
-import "github.com/valyala/fasthttp"
+import (
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
 
 // transport is how one open stream's bytes reach its client: the boundary
 // between the turn (turn.go), which runs the callbacks and encodes, and the
@@ -38,6 +42,28 @@ type transport interface {
 	// is, and a client that stopped reading must not hold that up.
 	bound()
 }
+
+// wakeup is the work signal of the transports that give every stream a
+// goroutine: a channel of capacity 1 that the turn's serve waits on.
+type wakeup chan struct{}
+
+func (w wakeup) wake() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+// stall keeps, for a transport whose send can block, when the send in
+// progress began (transport.stalledSince).
+type stall struct {
+	core  *core
+	since atomic.Int64 // core clock; 0 while no send is in progress
+}
+
+func (s *stall) begin()              { s.since.Store(max(s.core.now(), 1)) }
+func (s *stall) end()                { s.since.Store(0) }
+func (s *stall) stalledSince() int64 { return s.since.Load() }
 
 // opening is a fasthttp request's transport from before Init, when the
 // Conn needs it to take messages, until it is handed the opened stream.

@@ -24,12 +24,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 //   - Server.Shutdown neither cancels request contexts nor waits less than
 //     for every handler: Endpoint.Drain ends the streams.
 type httpTransport struct {
-	core    *core
+	wakeup
+	stall
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	gone_   <-chan struct{} // the request context's Done
-	wakes   chan struct{}
-	since   atomic.Int64
 	evicted atomic.Bool
 	http1   bool // HTTP/1.x: the connection closes with the stream
 	noFlush bool // the writer cannot flush: written to as it is
@@ -38,8 +37,8 @@ type httpTransport struct {
 
 func newHTTPTransport(c *core, w http.ResponseWriter, r *http.Request) *httpTransport {
 	return &httpTransport{
-		core: c, w: w, rc: http.NewResponseController(w),
-		gone_: r.Context().Done(), wakes: make(chan struct{}, 1), http1: r.ProtoMajor == 1,
+		wakeup: make(wakeup, 1), stall: stall{core: c}, w: w, rc: http.NewResponseController(w),
+		gone_: r.Context().Done(), http1: r.ProtoMajor == 1,
 	}
 }
 
@@ -50,19 +49,12 @@ func (h *httpTransport) run(t turner) {
 	if h.http1 {
 		h.w.Header().Set("Connection", "close")
 	}
-	t.serve(h.wakes, h.gone_)
-}
-
-func (h *httpTransport) wake() {
-	select {
-	case h.wakes <- struct{}{}:
-	default:
-	}
+	t.serve(h.wakeup, h.gone_)
 }
 
 func (h *httpTransport) send(b []byte) error {
-	h.since.Store(max(h.core.now(), 1))
-	defer h.since.Store(0)
+	h.begin()
+	defer h.end()
 	if len(b) > 0 {
 		if _, err := h.w.Write(b); err != nil {
 			return err
@@ -89,8 +81,6 @@ func (h *httpTransport) send(b []byte) error {
 }
 
 func (h *httpTransport) finish(bool) {}
-
-func (h *httpTransport) stalledSince() int64 { return h.since.Load() }
 
 func (h *httpTransport) gone() bool {
 	select {

@@ -3,7 +3,6 @@ package fastsse
 import (
 	"bufio"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -26,10 +25,9 @@ import (
 //     reuse a connection whose stream the server ended (it fails there
 //     with "other side closed" and waits out a retry more).
 type streamTransport struct {
-	core  *core
-	wakes chan struct{} // capacity 1: "there is work"
-	raw   net.Conn      // the client's connection, for peek, eviction and deadlines
-	since atomic.Int64  // see stalledSince
+	wakeup
+	stall
+	raw net.Conn // the client's connection, for peek, eviction and deadlines
 
 	// Owned by the stream's goroutine.
 	w    *bufio.Writer // fasthttp's body writer; nil on a hijacked HTTP/1.0 stream
@@ -37,7 +35,7 @@ type streamTransport struct {
 }
 
 func newStreamOpening(c *core, ctx *fasthttp.RequestCtx, conn *Conn) opening {
-	s := &streamTransport{core: c, wakes: make(chan struct{}, 1), raw: ctx.Conn()}
+	s := &streamTransport{wakeup: make(wakeup, 1), stall: stall{core: c}, raw: ctx.Conn()}
 	conn.t = s
 	return s
 }
@@ -54,26 +52,19 @@ func (s *streamTransport) open(ctx *fasthttp.RequestCtx, t turner) {
 		// nc wraps s.raw with fasthttp's reader; writes go to s.raw.
 		// Serve closes nc when this returns (without KeepHijackedConns;
 		// with it, finish does).
-		ctx.Hijack(func(net.Conn) { t.serve(s.wakes, nil) })
+		ctx.Hijack(func(net.Conn) { t.serve(s.wakeup, nil) })
 		return
 	}
 	ctx.Response.ImmediateHeaderFlush = true
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		s.w = w
-		t.serve(s.wakes, nil)
+		t.serve(s.wakeup, nil)
 	})
 }
 
-func (s *streamTransport) wake() {
-	select {
-	case s.wakes <- struct{}{}:
-	default:
-	}
-}
-
 func (s *streamTransport) send(b []byte) error {
-	s.since.Store(max(s.core.now(), 1))
-	defer s.since.Store(0)
+	s.begin()
+	defer s.end()
 	if s.w == nil { // hijacked HTTP/1.0
 		if s.head != nil {
 			b = append(s.head, b...)
@@ -98,12 +89,11 @@ func (s *streamTransport) finish(bool) {
 	// returns, and closes the connection (Connection: close).
 }
 
-// stalledSince is when the send in progress began. A send blocks once
-// fasthttp's pipe is full, that is when the connection goroutine's write to
-// a client that stopped reading blocks.
-func (s *streamTransport) stalledSince() int64 { return s.since.Load() }
-
 func (s *streamTransport) gone() bool { return peerClosed(s.raw) }
+
+// A send blocks once fasthttp's pipe is full, that is when the connection
+// goroutine's write to a client that stopped reading blocks: stall keeps
+// when it began.
 
 // evict closes the connection: fasthttp's write stuck on it fails, the
 // pipe closes, and the stream's send returns.
