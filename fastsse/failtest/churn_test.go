@@ -28,8 +28,11 @@ const (
 // RSS after the first (both measured after a GC that returns freed memory
 // to the OS, so that garbage not yet collected does not count; under -race
 // the Go-held memory instead, see readMem); and
-// TestMain's goleak finds nothing left behind. The heartbeat is 50 ms:
-// the stream transport notices a gone client only when a write fails.
+// TestMain's goleak finds nothing left behind. The heartbeat is 50 ms, so
+// that a round ends soon: the stream transport learns that a client left
+// only at a heartbeat (it peeks at the socket before writing one, and a
+// write to a closed connection fails); the dense transport sees it at once,
+// through epoll.
 func TestChurn(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
 		h := &handler{forget: true}
