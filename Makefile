@@ -13,6 +13,8 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -count=1 -timeout 10m $$($(GO) list ./... | grep -v /failtest)
 	FASTSSE_TEST_TRANSPORT=dense $(GO) test -race -shuffle=on -count=1 -timeout 10m ./fastsse
+	# The zero-allocation gates build only without -race (the detector allocates).
+	$(GO) test -count=1 -run 'Allocs' ./fastsse ./loadtest
 	# The failure tests measure latency and timing: alone, with and without -race.
 	$(GO) test -race -count=1 -timeout 10m ./fastsse/failtest
 	$(GO) test -count=1 -timeout 10m ./fastsse/failtest
