@@ -1,0 +1,125 @@
+package ssetest
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/lasse-go/lasse/fastsse"
+)
+
+// Transport is one way of serving an Endpoint. Every behaviour test ranges
+// over Transports; a subtest named after the entry says which one ran.
+type Transport struct {
+	Name string
+	// Set puts o on this transport.
+	Set func(o *fastsse.Options)
+	// ServeOn serves ep on ln until the test ends; at cleanup the endpoint
+	// is drained, then the server is shut down. Of the entries, only this
+	// differs between transports that share a server.
+	ServeOn func(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint) *Server
+}
+
+// Transports are the transports every behaviour test runs on: "stream" and,
+// where it is supported (Linux), "dense".
+var Transports = []Transport{
+	{Name: "stream", Set: func(o *fastsse.Options) { o.Transport = fastsse.TransportStream }, ServeOn: serveFastHTTP},
+}
+
+// serveFastHTTP serves ep's ServeFastHTTP on a fasthttp server.
+func serveFastHTTP(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint) *Server {
+	tb.Helper()
+	s := ServeFastHTTPOn(tb, ln, ep.ServeFastHTTP)
+	s.DrainAtCleanup(ep)
+	return s
+}
+
+// Options returns a copy of o (nil: defaults) on tr.
+func (tr Transport) Options(o *fastsse.Options) *fastsse.Options {
+	var r fastsse.Options
+	if o != nil {
+		r = *o
+	}
+	tr.Set(&r)
+	return &r
+}
+
+// Serve serves ep on a fresh 127.0.0.1:0 port until the test ends and
+// returns the server.
+func (tr Transport) Serve(tb testing.TB, ep *fastsse.Endpoint) *Server {
+	tb.Helper()
+	return tr.ServeOn(tb, Listen(tb), ep)
+}
+
+// New builds an endpoint for h with opts on tr, failing the test on error.
+func New[S any](tb testing.TB, tr Transport, h fastsse.Handler[S], opts *fastsse.Options) *fastsse.Endpoint {
+	tb.Helper()
+	ep, err := fastsse.New(h, tr.Options(opts))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ep
+}
+
+// Start is New, then Serve.
+func Start[S any](tb testing.TB, tr Transport, h fastsse.Handler[S], opts *fastsse.Options) (*fastsse.Endpoint, *Server) {
+	tb.Helper()
+	ep := New(tb, tr, h, opts)
+	return ep, tr.Serve(tb, ep)
+}
+
+// Get does one ordinary request with net/http's client (no keep-alive) and
+// returns the response with its body read.
+func Get(tb testing.TB, method, url string, header ...string) (*http.Response, string) {
+	tb.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: Wait}
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		tb.Fatal(err)
+	}
+	return resp, b.String()
+}
+
+// StreamGoroutines counts the goroutines that serve streams: the stream
+// loops, the fasthttp stream writers that run them, and heartbeat wheels.
+func StreamGoroutines() int { return len(streamGoroutineStacks()) }
+
+// StreamStacks returns the stacks of the goroutines that serve streams.
+func StreamStacks() string { return strings.Join(streamGoroutineStacks(), "\n\n") }
+
+func streamGoroutineStacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "fastsse.(*stream") || strings.Contains(g, "fastsse.(*core).heartbeats") ||
+			strings.Contains(g, "fasthttp.NewStreamReader") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
