@@ -85,14 +85,18 @@ func DialRaw(addr string, req []byte) (*Client, error) {
 	}
 	c := &Client{Conn: nc, br: bufio.NewReaderSize(nc, 4096), changed: make(chan struct{}, 1), done: make(chan struct{})}
 	_ = nc.SetDeadline(time.Now().Add(Wait))
-	if _, err := nc.Write(req); err != nil {
-		nc.Close()
-		return nil, err
-	}
+	// The request is written on a goroutine of its own: a server may answer
+	// (and close) before it has read all of a big one.
+	wrote := make(chan error, 1)
+	go func() { _, err := nc.Write(req); wrote <- err }()
 	if err := c.readHead(); err != nil {
 		nc.Close()
+		if werr := <-wrote; werr != nil {
+			return nil, fmt.Errorf("%w (writing the request: %v)", err, werr)
+		}
 		return nil, err
 	}
+	<-wrote // once the server answered, an error here is its business
 	_ = nc.SetDeadline(time.Time{})
 	c.body = c.framing(strings.HasPrefix(string(req), "HEAD "))
 	return c, nil
@@ -203,6 +207,11 @@ func (l *lengthReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Reader returns the connection's buffered reader, positioned after the
+// response head: for a test that reads the bytes as they come, framing and
+// all. Do not mix it with the Client's own reads.
+func (c *Client) Reader() *bufio.Reader { return c.br }
 
 // Header returns the first value of the response header name, or "".
 func (c *Client) Header(name string) string {

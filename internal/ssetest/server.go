@@ -2,11 +2,12 @@ package ssetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/valyala/fasthttp"
@@ -24,6 +25,7 @@ type Server struct {
 	done     chan struct{} // closed when Serve has returned
 	log      serverLog
 	once     sync.Once
+	err      error // ShutdownContext's
 }
 
 // serverLog sends the server's log lines (a connection closed under a
@@ -61,9 +63,14 @@ func ServeFastHTTP(tb testing.TB, h fasthttp.RequestHandler) *Server {
 // streams are invisible to Shutdown), then the server is shut down.
 func ServeFastHTTPOn(tb testing.TB, ln net.Listener, h fasthttp.RequestHandler) *Server {
 	tb.Helper()
+	return serveFastHTTPConfig(tb, ln, h, Config{})
+}
+
+func serveFastHTTPConfig(tb testing.TB, ln net.Listener, h fasthttp.RequestHandler, cfg Config) *Server {
+	tb.Helper()
 	s := &Server{
 		Addr: ln.Addr().String(),
-		Srv:  &fasthttp.Server{Handler: h},
+		Srv:  &fasthttp.Server{Handler: h, ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout},
 		ln:   ln,
 		done: make(chan struct{}),
 	}
@@ -91,27 +98,36 @@ func (s *Server) cleanup(tb testing.TB) {
 	s.Shutdown(tb)
 }
 
-// Shutdown shuts the server down and waits for Serve to return: on fasthttp,
-// Server.Shutdown, which ends every stream but hijacked ones. It may be
-// called more than once.
+// Shutdown shuts the server down and waits for Serve to return (see
+// ShutdownContext), failing the test on error with the stacks of the
+// streams left. It may be called more than once.
 func (s *Server) Shutdown(tb testing.TB) {
 	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	if err := s.ShutdownContext(ctx); err != nil {
+		// A stream that does not end would hang the test binary: fail
+		// with the stacks of the streams instead.
+		tb.Errorf("Shutdown: %v; stream goroutines:\n%s", err, StreamStacks())
+	}
+}
+
+// ShutdownContext shuts the server down as its transport does (on fasthttp,
+// Server.ShutdownWithContext: every stream but hijacked ones ends) and
+// waits for Serve to return, until ctx is done. Only the first call shuts
+// down; later ones return its error.
+func (s *Server) ShutdownContext(ctx context.Context) error {
 	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), Wait)
-		defer cancel()
-		if err := s.shutdown(ctx); err != nil {
-			// A stream that does not end would hang the test binary:
-			// fail with the stacks of the streams instead.
-			tb.Errorf("Shutdown: %v; stream goroutines:\n%s", err, StreamStacks())
-		}
+		s.err = s.shutdown(ctx)
 		// Shutdown returns at once when Serve has not registered its
 		// listener yet; closing the listener makes such a Serve return too.
 		_ = s.ln.Close()
 		select {
 		case <-s.done:
 			s.log.off.Store(true)
-		case <-time.After(Wait):
-			tb.Error("Serve did not return after Shutdown")
+		case <-ctx.Done():
+			s.err = errors.Join(s.err, fmt.Errorf("Serve did not return after Shutdown: %w", ctx.Err()))
 		}
 	})
+	return s.err
 }

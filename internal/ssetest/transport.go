@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
 )
@@ -17,22 +18,38 @@ type Transport struct {
 	Name string
 	// Set puts o on this transport.
 	Set func(o *fastsse.Options)
-	// ServeOn serves ep on ln until the test ends; at cleanup the endpoint
-	// is drained, then the server is shut down. Of the entries, only this
-	// differs between transports that share a server.
-	ServeOn func(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint) *Server
+	// ServeWith serves ep on ln with the server settings cfg until the test
+	// ends; at cleanup the endpoint is drained, then the server is shut
+	// down. Of the entries, only this differs between transports that share
+	// a server.
+	ServeWith func(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint, cfg Config) *Server
 }
+
+// Config is what a test sets on the server besides the handler. The zero
+// value is the server's defaults.
+type Config struct {
+	// ReadTimeout is the server's: how long reading a request may take.
+	ReadTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration
+}
+
+// ExamplesConfig is the server settings the examples run with
+// (examples/internal/serve, whose test checks that they agree): the
+// settings users copy.
+var ExamplesConfig = Config{ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 
 // Transports are the transports every behaviour test runs on: "stream" and,
 // where it is supported (Linux), "dense".
 var Transports = []Transport{
-	{Name: "stream", Set: func(o *fastsse.Options) { o.Transport = fastsse.TransportStream }, ServeOn: serveFastHTTP},
+	{Name: "stream", Set: func(o *fastsse.Options) { o.Transport = fastsse.TransportStream }, ServeWith: serveFastHTTP},
 }
 
 // serveFastHTTP serves ep's ServeFastHTTP on a fasthttp server.
-func serveFastHTTP(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint) *Server {
+func serveFastHTTP(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint, cfg Config) *Server {
 	tb.Helper()
-	s := ServeFastHTTPOn(tb, ln, ep.ServeFastHTTP)
+	s := serveFastHTTPConfig(tb, ln, ep.ServeFastHTTP, cfg)
 	s.DrainAtCleanup(ep)
 	return s
 }
@@ -47,11 +64,17 @@ func (tr Transport) Options(o *fastsse.Options) *fastsse.Options {
 	return &r
 }
 
-// Serve serves ep on a fresh 127.0.0.1:0 port until the test ends and
-// returns the server.
+// Serve serves ep on a fresh 127.0.0.1:0 port, with the server's default
+// settings, until the test ends and returns the server.
 func (tr Transport) Serve(tb testing.TB, ep *fastsse.Endpoint) *Server {
 	tb.Helper()
-	return tr.ServeOn(tb, Listen(tb), ep)
+	return tr.ServeWith(tb, Listen(tb), ep, Config{})
+}
+
+// ServeOn is Serve on ln.
+func (tr Transport) ServeOn(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint) *Server {
+	tb.Helper()
+	return tr.ServeWith(tb, ln, ep, Config{})
 }
 
 // New builds an endpoint for h with opts on tr, failing the test on error.

@@ -7,8 +7,8 @@ import "github.com/lasse-go/lasse/fastsse"
 // that twice under two names.
 func init() {
 	Transports = append(Transports, Transport{
-		Name:    "dense",
-		Set:     func(o *fastsse.Options) { o.Transport = fastsse.TransportDense },
-		ServeOn: serveFastHTTP,
+		Name:      "dense",
+		Set:       func(o *fastsse.Options) { o.Transport = fastsse.TransportDense },
+		ServeWith: serveFastHTTP,
 	})
 }

@@ -76,16 +76,7 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 		_ = ln.Close()
 		return err
 	}
-	srv := &fasthttp.Server{
-		Handler: h,
-		Name:    "lasse-example",
-		// WriteTimeout stays 0: it is one deadline for a whole response,
-		// and would cut every stream.
-		ReadTimeout:        10 * time.Second,
-		IdleTimeout:        60 * time.Second,
-		MaxRequestBodySize: 1 << 20,
-		CloseOnShutdown:    true,
-	}
+	srv := NewServer(h)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(fdLimitListener{ln}) }()
 	if o.Ready != nil {
@@ -112,6 +103,20 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// NewServer is the fasthttp server every example runs h on.
+func NewServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler: h,
+		Name:    "lasse-example",
+		// WriteTimeout stays 0: it is one deadline for a whole response,
+		// and would cut every stream.
+		ReadTimeout:        10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		MaxRequestBodySize: 1 << 20,
+		CloseOnShutdown:    true,
+	}
 }
 
 // Main runs an example until SIGINT or SIGTERM and exits non-zero on error.

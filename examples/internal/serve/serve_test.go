@@ -13,6 +13,7 @@ import (
 
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/internal/leaktest"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,6 +34,15 @@ func (openHandler) HandleInfo(any, struct{}) fastsse.Result[struct{}] {
 }
 func (openHandler) HandleError(fastsse.Event, error, struct{}) struct{} { return struct{}{} }
 func (openHandler) Terminate(error, struct{})                           {}
+
+// TestServerSettings: the tests that run at the examples' settings
+// (ssetest.ExamplesConfig) run at these.
+func TestServerSettings(t *testing.T) {
+	srv := NewServer(nil)
+	assert.Equal(t, ssetest.ExamplesConfig.ReadTimeout, srv.ReadTimeout)
+	assert.Equal(t, ssetest.ExamplesConfig.IdleTimeout, srv.IdleTimeout)
+	assert.Zero(t, srv.WriteTimeout, "one deadline for a whole response would cut every stream")
+}
 
 func TestCheckSpread(t *testing.T) {
 	for _, d := range []time.Duration{0, time.Second, 5 * time.Second, MaxSpread} {
