@@ -213,6 +213,11 @@ func (l *lengthReader) Read(p []byte) (int, error) {
 // all. Do not mix it with the Client's own reads.
 func (c *Client) Reader() *bufio.Reader { return c.br }
 
+// Body returns the decoded body (chunked framing undone), for a benchmark
+// that reads it itself at full speed. Do not mix it with the Client's own
+// reads.
+func (c *Client) Body() io.Reader { return c.body }
+
 // Header returns the first value of the response header name, or "".
 func (c *Client) Header(name string) string {
 	if v := c.Headers(name); len(v) > 0 {

@@ -146,3 +146,16 @@ func streamGoroutineStacks() []string {
 	}
 	return out
 }
+
+// Named returns the entry of Transports called name, for a test of one
+// transport's own behaviour; it fails the test when there is none here.
+func Named(tb testing.TB, name string) Transport {
+	tb.Helper()
+	for _, tr := range Transports {
+		if tr.Name == name {
+			return tr
+		}
+	}
+	tb.Fatalf("no transport %q here", name)
+	panic("unreachable")
+}
