@@ -70,7 +70,8 @@ func serveFastHTTPConfig(tb testing.TB, ln net.Listener, h fasthttp.RequestHandl
 	tb.Helper()
 	s := &Server{
 		Addr: ln.Addr().String(),
-		Srv:  &fasthttp.Server{Handler: h, ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout},
+		Srv: &fasthttp.Server{Handler: h, ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout,
+			KeepHijackedConns: cfg.KeepHijackedConns},
 		ln:   ln,
 		done: make(chan struct{}),
 	}

@@ -33,6 +33,11 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its
 	// next request.
 	IdleTimeout time.Duration
+	// KeepHijackedConns is fasthttp's: when false (its default, and the
+	// examples'), fasthttp closes a hijacked connection's own wrapper when
+	// the hijack handler returns. Only fasthttp hijacks; the dense transport
+	// must serve either way.
+	KeepHijackedConns bool
 }
 
 // ExamplesConfig is the server settings the examples run with
