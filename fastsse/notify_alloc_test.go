@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 )
 
 // TestNotifyAllocs is the zero-allocation gate on the path the library
@@ -14,8 +15,14 @@ import (
 // event. Allocations are counted over the whole process, server and
 // client, in the steady state (pools and queues warmed up).
 func TestNotifyAllocs(t *testing.T) {
-	eachTransportCase(t, func(t *testing.T, tc transportCase) {
-		conn, br := benchStream(t, tc, fastsse.Options{Heartbeat: -1})
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) { notifyAllocs(t, tr) })
+	}
+}
+
+func notifyAllocs(t *testing.T, tr ssetest.Transport) {
+	{
+		conn, br := benchStream(t, tr, &fastsse.Options{Heartbeat: -1})
 		var err error
 		step := func() {
 			if e := notifyAndRead(conn, br); e != nil && err == nil {
@@ -32,5 +39,5 @@ func TestNotifyAllocs(t *testing.T) {
 		if allocs != 0 {
 			t.Fatalf("%v allocs per event, want 0", allocs)
 		}
-	})
+	}
 }

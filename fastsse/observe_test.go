@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -67,7 +68,13 @@ func (r *recorder) snapshot() recorder {
 // TestObserver: on every transport, the Observer hears each stream's open
 // and end, overflows, replays and publishes, and Stats counts the same.
 func TestObserver(t *testing.T) {
-	eachTransportCase(t, func(t *testing.T, tc transportCase) {
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) { observe(t, tr) })
+	}
+}
+
+func observe(t *testing.T, tr ssetest.Transport) {
+	{
 		obs := &recorder{}
 		g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 10, Observer: obs})
 		for i := range 3 {
@@ -82,16 +89,16 @@ func TestObserver(t *testing.T) {
 			_ = g.Resume(req.Conn(), last)
 			return fastsse.Open(struct{}{})
 		}}
-		ep := onTransport(t, tc, h, fastsse.Options{
+		ep, srv := ssetest.Start[struct{}](t, tr, h, &fastsse.Options{
 			Heartbeat: -1, Observer: obs, Route: "/feed", QueueSize: 1, Overflow: fastsse.OverflowDropNewest,
 		})
-		addr := tc.serve(t, ep)
-		fresh := dial(t, addr, "GET", "/").start()
-		resumed := dial(t, addr, "GET", "/", "Last-Event-ID", "1").start()
-		gap := dial(t, addr, "GET", "/", "Last-Event-ID", "nope").start()
-		_ = dial(t, addr, "GET", "/?refuse=1")
+		addr := srv.Addr
+		fresh := ssetest.Dial(t, addr, "GET", "/").Start()
+		resumed := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", "1").Start()
+		gap := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", "nope").Start()
+		_ = ssetest.Dial(t, addr, "GET", "/?refuse=1")
 		require.ErrorIs(t, p.term(t), fastsse.ErrRefused)
-		for _, c := range []*client{fresh, resumed, gap} {
+		for _, c := range []*ssetest.Client{fresh, resumed, gap} {
 			p.connOf(t, c)
 		}
 		require.Equal(t, "2", resumed.Event(t).ID)
@@ -111,12 +118,12 @@ func TestObserver(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, conn.Close())
 		require.NoError(t, p.connOf(t, resumed).Close())
-		require.Eventually(t, func() bool { return ep.Stats().Open == 1 }, waitFor, time.Millisecond)
+		require.Eventually(t, func() bool { return ep.Stats().Open == 1 }, ssetest.Wait, time.Millisecond)
 
 		got := obs.snapshot()
 		require.Len(t, got.opened, 3)
 		for _, s := range got.opened {
-			assert.Equal(t, tc.name, s.Transport)
+			assert.Equal(t, tr.Name, s.Transport)
 			assert.Equal(t, "/feed", s.Route)
 			assert.NotZero(t, s.ID)
 		}
@@ -132,7 +139,7 @@ func TestObserver(t *testing.T) {
 		assert.Equal(t, fastsse.ReplayCounts{None: 1, Hit: 1, Gap: 1, Events: 2}, st.Replays)
 		assert.Equal(t, fastsse.EndCounts{Stopped: 2, Refused: 1}, st.Ends)
 		assert.Equal(t, int64(len(got.overflows)), st.Dropped)
-	})
+	}
 }
 
 func TestReasonClass(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,14 +18,14 @@ const overflowQueue = 4
 // until the test closes release, so that the test can fill the queue
 // deterministically while the stream's goroutine is busy.
 type gated struct {
-	*testServer
+	*ssetest.Server
 	p       *probe
 	ep      *fastsse.Endpoint
 	entered chan struct{}
 	release chan struct{}
 }
 
-func startGated(t *testing.T, policy fastsse.OverflowPolicy) *gated {
+func startGated(t *testing.T, tr ssetest.Transport, policy fastsse.OverflowPolicy) *gated {
 	t.Helper()
 	g := &gated{p: newProbe(), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h := &funcs[struct{}]{p: g.p, notify: func(msg any, s struct{}) fastsse.Result[struct{}] {
@@ -34,20 +35,20 @@ func startGated(t *testing.T, policy fastsse.OverflowPolicy) *gated {
 		}
 		return echo("notify", msg, s)
 	}}
-	g.ep = newEndpoint(t, h, &fastsse.Options{QueueSize: overflowQueue, Overflow: policy, Heartbeat: -1})
-	g.testServer = routed(t, mount{"/events", g.ep})
+	g.ep = ssetest.New(t, tr, h, &fastsse.Options{QueueSize: overflowQueue, Overflow: policy, Heartbeat: -1})
+	g.Server = tr.Serve(t, g.ep)
 	return g
 }
 
 // fill opens a stream, blocks its goroutine in HandleNotify and fills its
 // queue with messages 1..overflowQueue.
-func (g *gated) fill(t *testing.T) (*client, *fastsse.Conn) {
+func (g *gated) fill(t *testing.T) (*ssetest.Client, *fastsse.Conn) {
 	t.Helper()
-	c := dial(t, g.Addr, "GET", "/events").start()
-	require.Equal(t, http.StatusOK, c.Resp.StatusCode)
+	c := ssetest.Dial(t, g.Addr, "GET", "/events").Start()
+	require.Equal(t, http.StatusOK, c.Status)
 	conn := g.p.conn(t)
 	require.NoError(t, conn.Notify("block"))
-	recv(t, g.entered, "HandleNotify(block)")
+	ssetest.Recv(t, g.entered, "HandleNotify(block)")
 	for i := 1; i <= overflowQueue; i++ {
 		require.NoError(t, conn.Notify(i), "message %d fits", i)
 	}
@@ -55,70 +56,85 @@ func (g *gated) fill(t *testing.T) (*client, *fastsse.Conn) {
 }
 
 func TestOverflowClose(t *testing.T) {
-	g := startGated(t, fastsse.OverflowClose)
-	c, conn := g.fill(t)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			g := startGated(t, tr, fastsse.OverflowClose)
+			c, conn := g.fill(t)
 
-	assert.ErrorIs(t, conn.Notify(overflowQueue+1), fastsse.ErrSlowConsumer, "the sender that overflowed")
-	assert.ErrorIs(t, conn.Notify(overflowQueue+2), fastsse.ErrClosed, "the stream is ending")
-	assert.ErrorIs(t, conn.Info("x"), fastsse.ErrClosed)
-	assert.ErrorIs(t, conn.Close(), fastsse.ErrClosed)
-	assert.Equal(t, int64(1), g.ep.Stats().SlowConsumers)
-	close(g.release)
+			assert.ErrorIs(t, conn.Notify(overflowQueue+1), fastsse.ErrSlowConsumer, "the sender that overflowed")
+			assert.ErrorIs(t, conn.Notify(overflowQueue+2), fastsse.ErrClosed, "the stream is ending")
+			assert.ErrorIs(t, conn.Info("x"), fastsse.ErrClosed)
+			assert.ErrorIs(t, conn.Close(), fastsse.ErrClosed)
+			assert.Equal(t, int64(1), g.ep.Stats().SlowConsumers)
+			close(g.release)
 
-	reason := g.p.term(t)
-	assert.ErrorIs(t, reason, fastsse.ErrSlowConsumer)
-	waitDone(t, conn)
-	assert.ErrorIs(t, conn.Err(), fastsse.ErrSlowConsumer)
-	// The connection was closed under the stream: no final chunk.
-	assert.Error(t, c.End(t))
-	assert.Zero(t, g.ep.Stats().Dropped)
-	assert.Equal(t, int64(1), g.p.nterms.Load())
+			reason := g.p.term(t)
+			assert.ErrorIs(t, reason, fastsse.ErrSlowConsumer)
+			ssetest.WaitDone(t, conn)
+			assert.ErrorIs(t, conn.Err(), fastsse.ErrSlowConsumer)
+			// The connection was closed under the stream: no final chunk.
+			assert.Error(t, c.End(t))
+			assert.Zero(t, g.ep.Stats().Dropped)
+			assert.Equal(t, int64(1), g.p.nterms.Load())
+		})
+	}
 }
 
 func TestOverflowDropOldest(t *testing.T) {
-	g := startGated(t, fastsse.OverflowDropOldest)
-	c, conn := g.fill(t)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			g := startGated(t, tr, fastsse.OverflowDropOldest)
+			c, conn := g.fill(t)
 
-	assert.NoError(t, conn.Notify(overflowQueue+1), "room is made")
-	assert.NoError(t, conn.Notify(overflowQueue+2))
-	assert.Equal(t, int64(2), g.ep.Stats().Dropped)
-	close(g.release)
+			assert.NoError(t, conn.Notify(overflowQueue+1), "room is made")
+			assert.NoError(t, conn.Notify(overflowQueue+2))
+			assert.Equal(t, int64(2), g.ep.Stats().Dropped)
+			close(g.release)
 
-	assert.Equal(t, "notify:block", c.Data(t))
-	for i := 3; i <= overflowQueue+2; i++ { // 1 and 2 were dropped
-		assert.Equal(t, fmt.Sprintf("notify:%d", i), c.Data(t))
+			assert.Equal(t, "notify:block", c.Data(t))
+			for i := 3; i <= overflowQueue+2; i++ { // 1 and 2 were dropped
+				assert.Equal(t, fmt.Sprintf("notify:%d", i), c.Data(t))
+			}
+			require.NoError(t, conn.Notify("stop"))
+			assert.NoError(t, c.End(t))
+			assert.ErrorIs(t, g.p.term(t), fastsse.ErrStopped)
+			assert.Len(t, c.Events(), overflowQueue+1)
+			st := g.ep.Stats()
+			assert.Equal(t, int64(2), st.Dropped)
+			assert.Zero(t, st.SlowConsumers)
+		})
 	}
-	require.NoError(t, conn.Notify("stop"))
-	assert.NoError(t, c.End(t))
-	assert.ErrorIs(t, g.p.term(t), fastsse.ErrStopped)
-	assert.Len(t, c.Events(), overflowQueue+1)
-	st := g.ep.Stats()
-	assert.Equal(t, int64(2), st.Dropped)
-	assert.Zero(t, st.SlowConsumers)
 }
 
 func TestOverflowDropNewest(t *testing.T) {
-	g := startGated(t, fastsse.OverflowDropNewest)
-	c, conn := g.fill(t)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			g := startGated(t, tr, fastsse.OverflowDropNewest)
+			c, conn := g.fill(t)
 
-	assert.ErrorIs(t, conn.Notify(overflowQueue+1), fastsse.ErrQueueFull)
-	assert.ErrorIs(t, conn.Info("dropped too"), fastsse.ErrQueueFull)
-	assert.Equal(t, int64(2), g.ep.Stats().Dropped)
-	close(g.release)
+			assert.ErrorIs(t, conn.Notify(overflowQueue+1), fastsse.ErrQueueFull)
+			assert.ErrorIs(t, conn.Info("dropped too"), fastsse.ErrQueueFull)
+			assert.Equal(t, int64(2), g.ep.Stats().Dropped)
+			close(g.release)
 
-	assert.Equal(t, "notify:block", c.Data(t))
-	for i := 1; i <= overflowQueue; i++ {
-		assert.Equal(t, fmt.Sprintf("notify:%d", i), c.Data(t))
+			assert.Equal(t, "notify:block", c.Data(t))
+			for i := 1; i <= overflowQueue; i++ {
+				assert.Equal(t, fmt.Sprintf("notify:%d", i), c.Data(t))
+			}
+			// The queue drains; the stream goes on.
+			require.NoError(t, conn.Notify("after"))
+			assert.Equal(t, "notify:after", c.Data(t))
+			require.NoError(t, conn.Notify("stop"))
+			assert.NoError(t, c.End(t))
+			assert.ErrorIs(t, g.p.term(t), fastsse.ErrStopped)
+			st := g.ep.Stats()
+			assert.Equal(t, int64(2), st.Dropped)
+			assert.Zero(t, st.SlowConsumers)
+		})
 	}
-	// The queue drains; the stream goes on.
-	require.NoError(t, conn.Notify("after"))
-	assert.Equal(t, "notify:after", c.Data(t))
-	require.NoError(t, conn.Notify("stop"))
-	assert.NoError(t, c.End(t))
-	assert.ErrorIs(t, g.p.term(t), fastsse.ErrStopped)
-	st := g.ep.Stats()
-	assert.Equal(t, int64(2), st.Dropped)
-	assert.Zero(t, st.SlowConsumers)
 }
 
 // A client that stops reading: the socket buffers and fasthttp's pipe fill,
@@ -126,22 +142,27 @@ func TestOverflowDropNewest(t *testing.T) {
 // the connection under the blocked write. The reason is still
 // ErrSlowConsumer, not the write error that the close provoked.
 func TestOverflowCloseUnblocksStuckWrite(t *testing.T) {
-	p := newProbe()
-	ep := newEndpoint(t, &funcs[struct{}]{p: p}, &fastsse.Options{QueueSize: overflowQueue, Heartbeat: -1})
-	s := routed(t, mount{"/events", ep})
-	c := dial(t, s.Addr, "GET", "/events") // never read
-	require.Equal(t, http.StatusOK, c.Resp.StatusCode)
-	conn := p.conn(t)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			p := newProbe()
+			ep := ssetest.New(t, tr, &funcs[struct{}]{p: p}, &fastsse.Options{QueueSize: overflowQueue, Heartbeat: -1})
+			s := tr.Serve(t, ep)
+			c := ssetest.Dial(t, s.Addr, "GET", "/events") // never read
+			require.Equal(t, http.StatusOK, c.Status)
+			conn := p.conn(t)
 
-	big := fastsse.Event{Data: strings.Repeat("x", 256<<10)}
-	var err error
-	eventually(t, func() bool {
-		err = conn.Notify(big)
-		return err != nil
-	}, "the queue to overflow")
-	require.ErrorIs(t, err, fastsse.ErrSlowConsumer)
-	reason := p.term(t)
-	assert.ErrorIs(t, reason, fastsse.ErrSlowConsumer)
-	assert.Equal(t, int64(1), ep.Stats().SlowConsumers)
-	waitDone(t, conn)
+			big := fastsse.Event{Data: strings.Repeat("x", 256<<10)}
+			var err error
+			ssetest.Eventually(t, func() bool {
+				err = conn.Notify(big)
+				return err != nil
+			}, "the queue to overflow")
+			require.ErrorIs(t, err, fastsse.ErrSlowConsumer)
+			reason := p.term(t)
+			assert.ErrorIs(t, reason, fastsse.ErrSlowConsumer)
+			assert.Equal(t, int64(1), ep.Stats().SlowConsumers)
+			ssetest.WaitDone(t, conn)
+		})
+	}
 }

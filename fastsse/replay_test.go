@@ -1,11 +1,13 @@
 package fastsse
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -194,27 +196,51 @@ func TestReplayRingSharesFrames(t *testing.T) {
 
 // TestReplayRingConcurrent runs Add and Since together, for the race
 // detector, and checks that every replay is a run of consecutive ids ending
-// at one that was added.
+// at one that was added. The readers are running before the writer starts,
+// each compares at least minChecks replays on every run, and the writer
+// waits for a comparison every 100 adds, so that some are made while it runs.
 func TestReplayRingConcurrent(t *testing.T) {
-	const size, adds = 64, 3000
+	const size, adds = 64, 1000
+	// Every reader compares at least minChecks answers, whether or not the
+	// writer is still running by then: a run that compared nothing would
+	// prove nothing.
+	const readers, minChecks = 4, 200
 	r := NewReplayRing(size)
 	var latest atomic.Int64 // the newest id added
 	grpAdd(r, "0")
+	start := make(chan struct{}) // the writer starts once every reader runs
+	var total atomic.Int64       // comparisons by all readers
+	deadline := time.Now().Add(10 * time.Second)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		<-start
 		for i := 1; i <= adds; i++ {
 			grpAdd(r, strconv.Itoa(i))
 			latest.Store(int64(i))
+			if i%100 == 0 { // let the readers compare while the ring moves
+				for seen := total.Load(); total.Load() == seen && time.Now().Before(deadline); {
+					runtime.Gosched()
+				}
+			}
 		}
 	}()
-	errs := make(chan string, 4)
-	for w := range 4 {
+	errs := make(chan string, readers)
+	var checks, during [readers]int // comparisons made; those made while the writer ran
+	var running sync.WaitGroup
+	running.Add(readers)
+	for w := range readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; latest.Load() < adds; i++ {
+			running.Done()
+			for i := 0; latest.Load() < adds || checks[w] < minChecks; i++ {
+				if time.Now().After(deadline) {
+					errs <- "reader " + strconv.Itoa(w) + ": " + strconv.Itoa(checks[w]) + " comparisons in 10s"
+					return
+				}
+				writing := latest.Load() < adds
 				from := int(latest.Load()) - (i*7+w)%(size-8)
 				got, found := grpSince(r, strconv.Itoa(from))
 				if !found || got == "" { // the writer may have evicted it meanwhile
@@ -225,12 +251,32 @@ func TestReplayRingConcurrent(t *testing.T) {
 					errs <- "Since(" + strconv.Itoa(from) + ") = " + got
 					return
 				}
+				checks[w]++
+				total.Add(1)
+				if writing {
+					during[w]++
+				}
 			}
 		}()
 	}
+	running.Wait()
+	close(start)
 	wg.Wait()
 	close(errs)
 	for e := range errs {
 		t.Error(e)
 	}
+	for w := range readers {
+		if checks[w] < minChecks {
+			t.Errorf("reader %d compared %d answers, want at least %d", w, checks[w], minChecks)
+		}
+	}
+	sum := 0
+	for _, n := range during {
+		sum += n
+	}
+	if sum == 0 {
+		t.Error("no comparison was made while the writer ran")
+	}
+	t.Logf("comparisons per reader %v, of which while the writer ran %v", checks, during)
 }

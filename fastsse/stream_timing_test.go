@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,17 +42,17 @@ func (benchHandler) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 }
 func (benchHandler) Terminate(error, struct{}) {}
 
-// benchStream opens one stream on tc's transport and returns its Conn and a
-// reader of its body.
-func benchStream(b testing.TB, tc transportCase, opts fastsse.Options) (*fastsse.Conn, *bufio.Reader) {
+// benchStream opens one stream on tr and returns its Conn and a reader of
+// its body.
+func benchStream(b testing.TB, tr ssetest.Transport, opts *fastsse.Options) (*fastsse.Conn, *bufio.Reader) {
 	b.Helper()
 	h := benchHandler{conns: make(chan *fastsse.Conn, 1)}
-	ep := onTransport[struct{}](b, tc, h, opts)
-	c := dial(b, tc.serve(b, ep), "GET", "/events")
-	require.Equal(b, http.StatusOK, c.Resp.StatusCode)
-	conn := recv(b, h.conns, "Init")
+	_, s := ssetest.Start[struct{}](b, tr, h, opts)
+	c := ssetest.Dial(b, s.Addr, "GET", "/events")
+	require.Equal(b, http.StatusOK, c.Status)
+	conn := ssetest.Recv(b, h.conns, "Init")
 	b.Cleanup(func() { _ = conn.Close() })
-	return conn, bufio.NewReaderSize(c.Resp.Body, 64<<10)
+	return conn, bufio.NewReaderSize(c.Body(), 64<<10)
 }
 
 // readEvent reads up to the blank line that ends an event.
@@ -67,23 +68,19 @@ func readEvent(br *bufio.Reader) error {
 	}
 }
 
-// notifyAndRead is one event's whole path, one at a time.
-func notifyAndRead(conn *fastsse.Conn, br *bufio.Reader) error {
-	if err := conn.Notify(benchMsg); err != nil {
-		return err
-	}
-	return readEvent(br)
-}
-
 // BenchmarkNotifyLatency is the time from Notify until the client has read
-// the event, one event at a time, on each transport.
+// the event, one event at a time.
 func BenchmarkNotifyLatency(b *testing.B) {
-	for _, tc := range transportCases {
-		b.Run(tc.name, func(b *testing.B) {
-			conn, br := benchStream(b, tc, fastsse.Options{Heartbeat: -1})
+	for _, tr := range ssetest.Transports {
+		b.Run(tr.Name, func(b *testing.B) {
+			conn, br := benchStream(b, tr, &fastsse.Options{Heartbeat: -1})
 			b.ReportAllocs()
-			for b.Loop() {
-				if err := notifyAndRead(conn, br); err != nil {
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := conn.Notify(benchMsg); err != nil {
+					b.Fatal(err)
+				}
+				if err := readEvent(br); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -93,47 +90,53 @@ func BenchmarkNotifyLatency(b *testing.B) {
 
 // BenchmarkNotifyThroughput sends events as fast as the stream takes them,
 // with up to window of them in flight (sent, not yet read), and measures
-// the time per event read, on each transport. Events sent while a batch is
-// written are coalesced into the next batch: one write for many events.
+// the time per event read. Events sent while a batch is written are
+// coalesced into the next batch: one write for many events.
 func BenchmarkNotifyThroughput(b *testing.B) {
-	for _, tc := range transportCases {
-		b.Run(tc.name, func(b *testing.B) { benchThroughput(b, tc) })
+	for _, tr := range ssetest.Transports {
+		b.Run(tr.Name, func(b *testing.B) {
+			const window = 256
+			conn, br := benchStream(b, tr, &fastsse.Options{Heartbeat: -1, QueueSize: 2 * window})
+			evLen := len("id: 1234\nevent: update\ndata: \n\n") + len(benchPayload)
+			b.SetBytes(int64(evLen))
+			b.ReportAllocs()
+			tokens := make(chan struct{}, window)
+			for i := 0; i < window; i++ {
+				tokens <- struct{}{}
+			}
+			readErr := make(chan error, 1)
+			b.ResetTimer()
+			go func() {
+				for i := 0; i < b.N; i++ {
+					if err := readEvent(br); err != nil {
+						readErr <- err
+						return
+					}
+					tokens <- struct{}{}
+				}
+				readErr <- nil
+			}()
+			for i := 0; i < b.N; i++ {
+				select {
+				case <-tokens:
+				case err := <-readErr:
+					b.Fatal(err)
+				}
+				if err := conn.Notify(benchMsg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-readErr; err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 
-func benchThroughput(b *testing.B, tc transportCase) {
-	const window = 256
-	conn, br := benchStream(b, tc, fastsse.Options{Heartbeat: -1, QueueSize: 2 * window})
-	evLen := len("id: 1234\nevent: update\ndata: \n\n") + len(benchPayload)
-	b.SetBytes(int64(evLen))
-	b.ReportAllocs()
-	tokens := make(chan struct{}, window)
-	for i := 0; i < window; i++ {
-		tokens <- struct{}{}
+// notifyAndRead is one event's whole path, one at a time.
+func notifyAndRead(conn *fastsse.Conn, br *bufio.Reader) error {
+	if err := conn.Notify(benchMsg); err != nil {
+		return err
 	}
-	readErr := make(chan error, 1)
-	b.ResetTimer()
-	go func() {
-		for i := 0; i < b.N; i++ {
-			if err := readEvent(br); err != nil {
-				readErr <- err
-				return
-			}
-			tokens <- struct{}{}
-		}
-		readErr <- nil
-	}()
-	for i := 0; i < b.N; i++ {
-		select {
-		case <-tokens:
-		case err := <-readErr:
-			b.Fatal(err)
-		}
-		if err := conn.Notify(benchMsg); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := <-readErr; err != nil {
-		b.Fatal(err)
-	}
+	return readEvent(br)
 }

@@ -14,57 +14,18 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fasthttp"
 )
 
-// transportCase serves an endpoint on one of the three transports.
-type transportCase struct {
-	name string
-	// transport is the Options.Transport to build the endpoint with.
-	transport fastsse.Transport
-	// serve serves ep on 127.0.0.1:0 until the test ends; it returns the
-	// address.
-	serve func(tb testing.TB, ep *fastsse.Endpoint) string
-}
-
-var transportCases = []transportCase{
-	{"stream", fastsse.TransportStream, serveFast},
-	{"dense", fastsse.TransportDense, serveFast},
-	{"http", fastsse.TransportStream, func(tb testing.TB, ep *fastsse.Endpoint) string {
-		return startHTTP(tb, ep, ep.HTTPHandler(), false)
-	}},
-}
-
-func serveFast(tb testing.TB, ep *fastsse.Endpoint) string {
-	return startServer(tb, ep.ServeFastHTTP).Addr
-}
-
-// eachTransportCase runs f as a subtest per transport.
-func eachTransportCase(t *testing.T, f func(t *testing.T, tc transportCase)) {
-	for _, tc := range transportCases {
-		t.Run(tc.name, func(t *testing.T) { f(t, tc) })
-	}
-}
-
-// onTransport builds an endpoint on tc's transport.
-func onTransport[S any](tb testing.TB, tc transportCase, h fastsse.Handler[S], opts fastsse.Options) *fastsse.Endpoint {
-	tb.Helper()
-	opts.Transport = tc.transport
-	ep, err := fastsse.New(h, &opts)
-	require.NoError(tb, err)
-	return ep
-}
-
 // startHTTP serves h from a net/http server on 127.0.0.1:0 (HTTP/1.1, and
-// HTTP/2 without TLS when h2c is set). At cleanup it drains ep and closes
-// the server.
+// HTTP/2 without TLS when h2c is set), for the tests of the net/http
+// transport's own settings; at cleanup it drains ep and shuts down.
 func startHTTP(tb testing.TB, ep *fastsse.Endpoint, h http.Handler, h2c bool) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: waitFor}
+	ln := ssetest.Listen(tb)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: ssetest.Wait}
 	if h2c {
 		var p http.Protocols
 		p.SetHTTP1(true)
@@ -74,7 +35,7 @@ func startHTTP(tb testing.TB, ep *fastsse.Endpoint, h http.Handler, h2c bool) st
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(done) }()
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		ctx, cancel := context.WithTimeout(context.Background(), ssetest.Wait)
 		defer cancel()
 		require.NoError(tb, ep.Drain(ctx, 0))
 		require.NoError(tb, srv.Shutdown(ctx))
@@ -87,133 +48,135 @@ func startHTTP(tb testing.TB, ep *fastsse.Endpoint, h http.Handler, h2c bool) st
 // every transport, the other streams' next deliveries do not wait for it.
 func TestBlockingCallbackStallsNoOther(t *testing.T) {
 	const n, sleep = 1000, 1500 * time.Millisecond
-	eachTransportCase(t, func(t *testing.T, tc transportCase) {
-		p := newProbe()
-		blocking := make(chan struct{}, 1)
-		h := &funcs[struct{}]{p: p, notify: func(msg any, s struct{}) fastsse.Result[struct{}] {
-			if msg == "block" {
-				blocking <- struct{}{}
-				time.Sleep(sleep)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			p := newProbe()
+			blocking := make(chan struct{}, 1)
+			h := &funcs[struct{}]{p: p, notify: func(msg any, s struct{}) fastsse.Result[struct{}] {
+				if msg == "block" {
+					blocking <- struct{}{}
+					time.Sleep(sleep)
+				}
+				return fastsse.Send(fastsse.Event{Data: fmt.Sprint(msg)}, s)
+			}}
+			_, srv := ssetest.Start[struct{}](t, tr, h, &fastsse.Options{Heartbeat: -1})
+			clients := ssetest.DialMany(t, srv.Addr, "/", n)
+			conns := make([]*fastsse.Conn, n)
+			for i, c := range clients {
+				conns[i] = p.connOf(t, c)
+				c.Start()
 			}
-			return fastsse.Send(fastsse.Event{Data: fmt.Sprint(msg)}, s)
-		}}
-		ep := onTransport(t, tc, h, fastsse.Options{Heartbeat: -1})
-		addr := tc.serve(t, ep)
-		clients := dialMany(t, addr, "/", n)
-		conns := make([]*fastsse.Conn, n)
-		for i, c := range clients {
-			conns[i] = p.connOf(t, c)
-			c.start()
-		}
-		require.NoError(t, conns[0].Notify("block"))
-		recv(t, blocking, "the blocking callback")
-		start := time.Now()
-		for _, c := range conns[1:] {
-			require.NoError(t, c.Notify("x"))
-		}
-		for _, c := range clients[1:] {
-			require.Equal(t, "x", c.Data(t))
-		}
-		took := time.Since(start)
-		t.Logf("%d other streams delivered in %v while one callback slept %v", n-1, took, sleep)
-		assert.Less(t, took, sleep/3, "the other streams waited for the blocking callback")
-		require.Equal(t, "block", clients[0].Data(t))
-	})
+			require.NoError(t, conns[0].Notify("block"))
+			ssetest.Recv(t, blocking, "the blocking callback")
+			start := time.Now()
+			for _, c := range conns[1:] {
+				require.NoError(t, c.Notify("x"))
+			}
+			for _, c := range clients[1:] {
+				require.Equal(t, "x", c.Data(t))
+			}
+			took := time.Since(start)
+			t.Logf("%d other streams delivered in %v while one callback slept %v", n-1, took, sleep)
+			assert.Less(t, took, sleep/3, "the other streams waited for the blocking callback")
+			require.Equal(t, "block", clients[0].Data(t))
+		})
+	}
 }
 
 // TestHTTP10GetsCloseDelimitedBody: an HTTP/1.0 client reads the body up to
 // the connection's close; chunked encoding (which fasthttp would use) is
 // forbidden in a reply to it and would put chunk sizes into the events.
 func TestHTTP10GetsCloseDelimitedBody(t *testing.T) {
-	eachTransportCase(t, func(t *testing.T, tc transportCase) {
-		var evs []fastsse.Event
-		for i := range 200 {
-			evs = append(evs, fastsse.Event{ID: fmt.Sprint(i), Data: strings.Repeat("d", i*7%300) + "\nline two"})
-		}
-		p := newProbe()
-		h := &funcs[struct{}]{p: p, init: func(_ any, _ string, req *fastsse.Request) fastsse.InitResult[struct{}] {
-			return fastsse.Open(struct{}{}, evs...)
-		}}
-		ep := onTransport(t, tc, h, fastsse.Options{Heartbeat: -1})
-		addr := tc.serve(t, ep)
-		nc, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer nc.Close()
-		_, err = io.WriteString(nc, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		conn := p.conn(t)
-		// Wait for the initial events before ending the stream.
-		br := bufio.NewReader(nc)
-		resp, err := http.ReadResponse(br, nil)
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.Empty(t, resp.TransferEncoding, "Transfer-Encoding in a reply to HTTP/1.0")
-		assert.Equal(t, int64(-1), resp.ContentLength)
-		go func() {
-			time.Sleep(200 * time.Millisecond)
-			_ = conn.Close()
-		}()
-		_ = nc.SetReadDeadline(time.Now().Add(waitFor))
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err, "the body ends with the connection")
-		got := fastsse.ParseAll(body)
-		require.Len(t, got, len(evs))
-		for i, ev := range got {
-			require.Equal(t, evs[i].ID, ev.ID)
-			require.Equal(t, evs[i].Data, ev.Data)
-		}
-		require.ErrorIs(t, p.term(t), fastsse.ErrStopped)
-	})
+	var evs []fastsse.Event
+	for i := range 200 {
+		evs = append(evs, fastsse.Event{ID: fmt.Sprint(i), Data: strings.Repeat("d", i*7%300) + "\nline two"})
+	}
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			p := newProbe()
+			h := &funcs[struct{}]{p: p, init: func(_ any, _ string, req *fastsse.Request) fastsse.InitResult[struct{}] {
+				return fastsse.Open(struct{}{}, evs...)
+			}}
+			_, srv := ssetest.Start[struct{}](t, tr, h, &fastsse.Options{Heartbeat: -1})
+			c, err := ssetest.DialRaw(srv.Addr, []byte("GET / HTTP/1.0\r\nHost: x\r\n\r\n"))
+			require.NoError(t, err)
+			defer c.Close()
+			require.Equal(t, http.StatusOK, c.Status)
+			assert.False(t, c.Chunked(), "Transfer-Encoding: chunked in a reply to HTTP/1.0:\n%s", c.Head)
+			assert.Empty(t, c.Header("Content-Length"))
+			conn := p.conn(t)
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				_ = conn.Close()
+			}()
+			body, err := c.ReadAll()
+			require.NoError(t, err, "the body ends with the connection")
+			got := fastsse.ParseAll([]byte(body))
+			require.Len(t, got, len(evs))
+			for i, ev := range got {
+				require.Equal(t, evs[i].ID, ev.ID)
+				require.Equal(t, evs[i].Data, ev.Data)
+			}
+			require.ErrorIs(t, p.term(t), fastsse.ErrStopped)
+		})
+	}
 }
 
 // TestEndedStreamClosesConnection: when the server ends a stream (Drain
 // here), the connection closes too, so that a browser's reconnect opens a
 // new one rather than failing on the old ("other side closed").
 func TestEndedStreamClosesConnection(t *testing.T) {
-	eachTransportCase(t, func(t *testing.T, tc transportCase) {
-		p := newProbe()
-		ep := onTransport(t, tc, &funcs[struct{}]{p: p}, fastsse.Options{Heartbeat: -1})
-		addr := tc.serve(t, ep)
-		c := dial(t, addr, "GET", "/")
-		p.conn(t)
-		assert.True(t, c.Resp.Close, "Connection: close")
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		require.NoError(t, ep.Drain(ctx, 0))
-		body, err := c.readAll()
-		require.NoError(t, err)
-		assert.Contains(t, body, "retry: ")
-		// The server must close the connection: a read past the body
-		// gets EOF, not a wait for the next response.
-		_ = c.conn.SetReadDeadline(time.Now().Add(waitFor))
-		n, err := c.conn.Read(make([]byte, 1))
-		assert.Equal(t, 0, n)
-		assert.ErrorIs(t, err, io.EOF)
-	})
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			p := newProbe()
+			ep, srv := ssetest.Start[struct{}](t, tr, &funcs[struct{}]{p: p}, &fastsse.Options{Heartbeat: -1})
+			c := ssetest.Dial(t, srv.Addr, "GET", "/")
+			p.conn(t)
+			assert.Equal(t, "close", strings.ToLower(c.Header("Connection")))
+			ctx, cancel := context.WithTimeout(context.Background(), ssetest.Wait)
+			defer cancel()
+			require.NoError(t, ep.Drain(ctx, 0))
+			body, err := c.ReadAll()
+			require.NoError(t, err)
+			assert.Contains(t, body, "retry: ")
+			// The server must close the connection: a read past the body
+			// gets EOF, not a wait for the next response.
+			_ = c.Conn.SetReadDeadline(time.Now().Add(ssetest.Wait))
+			n, err := c.Reader().Read(make([]byte, 1))
+			assert.Equal(t, 0, n)
+			assert.ErrorIs(t, err, io.EOF)
+		})
+	}
 }
 
-// TestGoneClientSeenAfterReadTimeout: fasthttp leaves Server.ReadTimeout's
-// deadline on the connection; past it, a client that left an idle stream
-// is still seen at the next heartbeat, not at the third failed write.
+// TestGoneClientSeenAfterReadTimeout: the server's ReadTimeout deadline
+// stays on the connection once the request is read (fasthttp); past it, a
+// client that left an idle stream is still seen at the next heartbeat, not
+// at the third failed write, and a client that stays keeps its stream
+// (net/http would cancel the request's context at ReadTimeout).
 func TestGoneClientSeenAfterReadTimeout(t *testing.T) {
 	const hb, readTimeout = time.Second, 200 * time.Millisecond
-	p := newProbe()
-	ep := onTransport(t, transportCases[0], &funcs[struct{}]{p: p}, fastsse.Options{Heartbeat: hb})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &fasthttp.Server{Handler: ep.ServeFastHTTP, ReadTimeout: readTimeout}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	c := dial(t, ln.Addr().String(), "GET", "/")
-	p.conn(t)
-	time.Sleep(2 * readTimeout) // the read deadline passes
-	left := time.Now()
-	c.Close()
-	reason := p.term(t)
-	took := time.Since(left)
-	require.ErrorIs(t, reason, fastsse.ErrClientGone)
-	// Heartbeats go out between 1 and 1.25 intervals after the last write.
-	assert.Less(t, took, hb*5/4+time.Second, "a gone client was noticed late: %v", reason)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			p := newProbe()
+			ep := ssetest.New[struct{}](t, tr, &funcs[struct{}]{p: p}, &fastsse.Options{Heartbeat: hb})
+			srv := tr.ServeWith(t, ssetest.Listen(t), ep, ssetest.Config{ReadTimeout: readTimeout})
+			stays := ssetest.Dial(t, srv.Addr, "GET", "/").Start()
+			c := ssetest.Dial(t, srv.Addr, "GET", "/")
+			kept, _ := p.conn(t), p.conn(t)
+			time.Sleep(3 * readTimeout) // the read deadline passes
+			left := time.Now()
+			c.Close()
+			reason := p.term(t)
+			took := time.Since(left)
+			require.ErrorIs(t, reason, fastsse.ErrClientGone)
+			// Heartbeats go out between 1 and 1.25 intervals after the last write.
+			assert.Less(t, took, hb*5/4+time.Second, "a gone client was noticed late: %v", reason)
+			assert.Equal(t, int64(1), ep.Stats().Open, "the client that stayed lost its stream")
+			require.NoError(t, kept.Notify("still here"))
+			assert.Equal(t, "notify:still here", stays.Data(t))
+		})
+	}
 }
 
 // TestHTTP2Multiplexed: on net/http, many streams share one HTTP/2
@@ -297,7 +260,7 @@ func readLine(tb testing.TB, r *bufio.Reader) string {
 		s, err := r.ReadString('\n')
 		ch <- res{strings.TrimSuffix(s, "\n"), err}
 	}()
-	x := recv(tb, ch, "a line")
+	x := ssetest.Recv(tb, ch, "a line")
 	require.NoError(tb, x.err)
 	return x.s
 }
@@ -341,7 +304,7 @@ func TestHTTPWriterWithoutFlush(t *testing.T) {
 		ep.HTTPHandler().ServeHTTP(unflushable{w, http.NewResponseController(w)}, r)
 	})
 	addr := startHTTP(t, ep, wrap, false)
-	c := dial(t, addr, "GET", "/").start()
+	c := ssetest.Dial(t, addr, "GET", "/").Start()
 	conn := p.conn(t)
 	for i := range 3 {
 		require.NoError(t, conn.Notify(i))
@@ -355,24 +318,24 @@ func TestHTTPWriterWithoutFlush(t *testing.T) {
 // TestStallTimeoutEvicts: a client that stops reading is ended as a slow
 // consumer once a write has stalled for StallTimeout, on every transport.
 func TestStallTimeoutEvicts(t *testing.T) {
-	eachTransportCase(t, func(t *testing.T, tc transportCase) {
-		p := newProbe()
-		ep := onTransport(t, tc, &funcs[struct{}]{p: p}, fastsse.Options{
-			Heartbeat: -1, StallTimeout: 300 * time.Millisecond, QueueSize: 1 << 16, Overflow: fastsse.OverflowDropNewest,
-		})
-		addr := tc.serve(t, ep)
-		c := dial(t, addr, "GET", "/") // never read
-		_ = c
-		conn := p.conn(t)
-		big := fastsse.Event{Data: strings.Repeat("x", 64<<10)}
-		deadline := time.Now().Add(waitFor)
-		for conn.Err() == nil && time.Now().Before(deadline) {
-			if err := conn.Notify(big); err != nil && !errors.Is(err, fastsse.ErrQueueFull) {
-				break
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			p := newProbe()
+			ep, srv := ssetest.Start[struct{}](t, tr, &funcs[struct{}]{p: p}, &fastsse.Options{
+				Heartbeat: -1, StallTimeout: 300 * time.Millisecond, QueueSize: 1 << 16, Overflow: fastsse.OverflowDropNewest,
+			})
+			ssetest.Dial(t, srv.Addr, "GET", "/") // never read
+			conn := p.conn(t)
+			big := fastsse.Event{Data: strings.Repeat("x", 64<<10)}
+			deadline := time.Now().Add(ssetest.Wait)
+			for conn.Err() == nil && time.Now().Before(deadline) {
+				if err := conn.Notify(big); err != nil && !errors.Is(err, fastsse.ErrQueueFull) {
+					break
+				}
+				time.Sleep(time.Millisecond)
 			}
-			time.Sleep(time.Millisecond)
-		}
-		require.ErrorIs(t, p.term(t), fastsse.ErrSlowConsumer)
-		assert.Equal(t, int64(1), ep.Stats().SlowConsumers)
-	})
+			require.ErrorIs(t, p.term(t), fastsse.ErrSlowConsumer)
+			assert.Equal(t, int64(1), ep.Stats().SlowConsumers)
+		})
+	}
 }

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 }
 
 // resumingFeed is a test server: each stream sends a retry hint, then
-// perEvents events with consecutive ids from Last-Event-ID + 1 (the data
+// perStream events with consecutive ids from Last-Event-ID + 1 (the data
 // starting with the send time, like examples/feed), one every gap, and then
 // ends, so that a client reconnects and resumes.
 type resumingFeed struct {

@@ -420,9 +420,9 @@ func (p *proxy) handle(c net.Conn, gate chan struct{}) {
 	default:
 	}
 	buf := make([]byte, 32<<10)
-	n, err := c.Read(buf)
+	n, _ := c.Read(buf)
 	if n == 0 {
-		return // a socket closed unused (err != nil), or cut
+		return // a socket closed unused (the read failed), or cut
 	}
 	p.mu.Lock()
 	p.requests = append(p.requests, request{at: time.Now(), held: held, head: string(buf[:n])})

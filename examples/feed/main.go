@@ -133,6 +133,9 @@ func main() {
 	default:
 		log.Fatalf("-transport: %q is neither stream nor dense", *transport)
 	}
+	if err := serve.CheckSpread(*spread); err != nil {
+		log.Fatal(err) // before any child starts, so that none is restarted in a loop
+	}
 	if *procs > 0 && !prefork.IsChild() {
 		if err := runMaster(*addr, *procs); err != nil {
 			log.Fatal(err)

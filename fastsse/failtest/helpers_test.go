@@ -3,12 +3,9 @@
 package failtest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime/metrics"
@@ -22,8 +19,8 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fasthttp"
 )
 
 // waitFor bounds every wait for something that should happen soon. It is
@@ -35,16 +32,6 @@ const waitFor = 15 * time.Second
 var epoch = time.Now()
 
 func nowNS() int64 { return int64(time.Since(epoch)) }
-
-// eachTransport runs f once per transport, as subtests "stream" and "dense".
-func eachTransport(t *testing.T, f func(t *testing.T, tr fastsse.Transport)) {
-	for _, tc := range []struct {
-		name string
-		tr   fastsse.Transport
-	}{{"stream", fastsse.TransportStream}, {"dense", fastsse.TransportDense}} {
-		t.Run(tc.name, func(t *testing.T) { f(t, tc.tr) })
-	}
-}
 
 // rec is one stream's state: the handler's S is *rec, so what Terminate
 // sees is counted per Conn.
@@ -135,7 +122,7 @@ func (h *handler) all() []*rec {
 func (h *handler) tagged(t *testing.T, tag string) *rec {
 	t.Helper()
 	var found *rec
-	eventually(t, func() bool {
+	ssetest.Eventually(t, func() bool {
 		for _, r := range h.all() {
 			if r.tag == tag {
 				found = r
@@ -147,22 +134,16 @@ func (h *handler) tagged(t *testing.T, tag string) *rec {
 	return found
 }
 
-// server is a fasthttp server on a fresh loopback port serving one endpoint.
+// server is one endpoint served on a transport.
 type server struct {
-	addr   string
-	ep     *fastsse.Endpoint
-	srv    *fasthttp.Server
-	ln     net.Listener
-	served chan struct{}
-	once   sync.Once
+	addr string
+	ep   *fastsse.Endpoint
+	srv  *ssetest.Server
+	once sync.Once
 }
 
-type quietLog struct{}
-
-func (quietLog) Printf(string, ...any) {}
-
 // serve serves h on tr with opts until the test ends (or stop).
-func serve(t *testing.T, h *handler, tr fastsse.Transport, opts fastsse.Options) *server {
+func serve(t *testing.T, h *handler, tr ssetest.Transport, opts fastsse.Options) *server {
 	t.Helper()
 	return serveSndBuf(t, h, tr, opts, 0)
 }
@@ -171,25 +152,15 @@ func serve(t *testing.T, h *handler, tr fastsse.Transport, opts fastsse.Options)
 // connection when sndbuf > 0 (which turns off the kernel's send-buffer
 // autotuning: on loopback it grows to 4 MB, and about 3 MB go into a socket
 // whose client never reads).
-func serveSndBuf(t *testing.T, h *handler, tr fastsse.Transport, opts fastsse.Options, sndbuf int) *server {
+func serveSndBuf(t *testing.T, h *handler, tr ssetest.Transport, opts fastsse.Options, sndbuf int) *server {
 	t.Helper()
-	opts.Transport = tr
-	ep, err := fastsse.New[*rec](h, &opts)
-	require.NoError(t, err)
-	var ln net.Listener
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ep := ssetest.New[*rec](t, tr, h, &opts)
+	ln := ssetest.Listen(t)
 	if sndbuf > 0 {
 		ln = sndBufListener{ln, sndbuf}
 	}
-	s := &server{
-		addr:   ln.Addr().String(),
-		ep:     ep,
-		ln:     ln,
-		srv:    &fasthttp.Server{Handler: ep.ServeFastHTTP, Logger: quietLog{}},
-		served: make(chan struct{}),
-	}
-	go func() { _ = s.srv.Serve(ln); close(s.served) }()
+	srv := tr.ServeOn(t, ln, ep)
+	s := &server{addr: srv.Addr, ep: ep, srv: srv}
 	t.Cleanup(func() { s.stop(t) })
 	return s
 }
@@ -217,239 +188,9 @@ func (s *server) stop(t *testing.T) {
 		if err := s.ep.Drain(ctx, 0); err != nil {
 			t.Errorf("Drain: %v", err)
 		}
-		if err := s.srv.ShutdownWithContext(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		_ = s.ln.Close()
-		select {
-		case <-s.served:
-		case <-ctx.Done():
-			t.Error("Serve did not return")
-		}
-		eventually(t, func() bool { return s.ep.Stats().Open == 0 }, "Stats().Open back to 0")
+		s.srv.Shutdown(t)
+		ssetest.Eventually(t, func() bool { return s.ep.Stats().Open == 0 }, "Stats().Open back to 0")
 	})
-}
-
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t *testing.T, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	pause := 100 * time.Microsecond
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: "+format, args...)
-		}
-		time.Sleep(pause)
-		pause = min(2*pause, 20*time.Millisecond)
-	}
-}
-
-// rawConn is a lean client: one TCP connection, a 512-byte read buffer, no
-// goroutine of its own. It speaks just enough HTTP/1.1 for these tests.
-type rawConn struct {
-	nc     net.Conn
-	br     *bufio.Reader
-	status int
-	head   string // status line and headers, as received
-	body   *bufio.Reader
-}
-
-// request is an HTTP/1.1 request: method, target and the header lines
-// (name, value pairs).
-func request(method, target string, header ...string) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n", method, target)
-	for i := 0; i+1 < len(header); i += 2 {
-		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
-	}
-	b.WriteString("\r\n")
-	return b.Bytes()
-}
-
-// dialRaw connects to addr, sends req and reads the response head.
-func dialRaw(addr string, req []byte) (*rawConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, waitFor)
-	if err != nil {
-		return nil, err
-	}
-	c := &rawConn{nc: nc, br: bufio.NewReaderSize(nc, 512)}
-	_ = nc.SetDeadline(time.Now().Add(waitFor))
-	if _, err := nc.Write(req); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if err := c.readHead(); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return c, nil
-}
-
-func (c *rawConn) readHead() error {
-	var head strings.Builder
-	for {
-		line, err := c.br.ReadString('\n')
-		if err != nil {
-			return fmt.Errorf("reading the response head %q: %w", head.String(), err)
-		}
-		head.WriteString(line)
-		if line == "\r\n" {
-			break
-		}
-	}
-	c.head = head.String()
-	f := strings.Fields(c.head)
-	if len(f) < 2 {
-		return fmt.Errorf("bad status line in %q", c.head)
-	}
-	var err error
-	c.status, err = strconv.Atoi(f[1])
-	return err
-}
-
-// header returns the value of the response header name, or "".
-func (c *rawConn) header(name string) string {
-	for _, line := range strings.Split(c.head, "\r\n")[1:] {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func (c *rawConn) Close() { _ = c.nc.Close() }
-
-// dialMany opens n streams to addr/target with a few workers; the
-// connections are closed at cleanup.
-func dialMany(t *testing.T, addr, target string, n int) []*rawConn {
-	t.Helper()
-	conns := make([]*rawConn, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	const workers = 16
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				conns[i], errs[i] = dialRaw(addr, request("GET", target))
-			}
-		})
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	})
-	for i, err := range errs {
-		require.NoError(t, err, "stream %d", i)
-		require.Equal(t, 200, conns[i].status, "stream %d: %s", i, conns[i].head)
-	}
-	return conns
-}
-
-// chunked decodes a chunked body read from br; Read returns io.EOF after
-// the final chunk.
-type chunked struct {
-	br      *bufio.Reader
-	left    int
-	midway  bool // chunk data was read: its CRLF is next
-	endSeen bool
-}
-
-func (r *chunked) Read(p []byte) (int, error) {
-	if r.endSeen {
-		return 0, io.EOF
-	}
-	if r.left == 0 {
-		if r.midway {
-			if _, err := r.br.Discard(2); err != nil {
-				return 0, err
-			}
-			r.midway = false
-		}
-		line, err := r.br.ReadSlice('\n')
-		if err != nil {
-			return 0, err
-		}
-		size, err := strconv.ParseUint(strings.TrimSpace(string(line)), 16, 32)
-		if err != nil {
-			return 0, fmt.Errorf("chunk size line %q: %w", line, err)
-		}
-		if size == 0 {
-			r.endSeen = true
-			_, _ = r.br.Discard(2) // the CRLF ending the (empty) trailer
-			return 0, io.EOF
-		}
-		r.left = int(size)
-		r.midway = true
-	}
-	n, err := r.br.Read(p[:min(len(p), r.left)])
-	r.left -= n
-	return n, err
-}
-
-// event is one frame of the stream as a client sees it. A heartbeat (a
-// comment only) is a frame with nothing but comment set.
-type event struct {
-	id, data, retry string
-	hasData         bool
-	comment         bool
-}
-
-// next reads the next frame of the event stream (through the line to the
-// blank line that ends it).
-func (c *rawConn) next() (event, error) {
-	if c.body == nil {
-		if !strings.Contains(strings.ToLower(c.head), "transfer-encoding: chunked") {
-			return event{}, fmt.Errorf("not a chunked body: %q", c.head)
-		}
-		c.body = bufio.NewReaderSize(&chunked{br: c.br}, 512)
-	}
-	var ev event
-	for {
-		line, err := c.body.ReadString('\n')
-		if err != nil {
-			return ev, err
-		}
-		line = strings.TrimSuffix(line, "\n")
-		if line == "" {
-			return ev, nil
-		}
-		k, v, _ := strings.Cut(line, ":")
-		v = strings.TrimPrefix(v, " ")
-		switch k {
-		case "":
-			ev.comment = true
-		case "id":
-			ev.id = v
-		case "data":
-			if ev.hasData {
-				ev.data += "\n" + v
-			} else {
-				ev.data = v
-			}
-			ev.hasData = true
-		case "retry":
-			ev.retry = v
-		}
-	}
-}
-
-// nextData returns the next event's data, skipping heartbeats and retry
-// hints.
-func (c *rawConn) nextData() (string, error) {
-	for {
-		ev, err := c.next()
-		if err != nil {
-			return "", err
-		}
-		if ev.hasData {
-			return ev.data, nil
-		}
-	}
 }
 
 // dialSmallRcvBuf connects with SO_RCVBUF set before connect (so that the

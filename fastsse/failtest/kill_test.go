@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,16 +41,16 @@ func TestHelperClientProcess(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
-	conns := make([]*rawConn, n)
+	conns := make([]*ssetest.Client, n)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
 	for w := range 16 {
 		wg.Go(func() {
 			for i := w; i < n; i += 16 {
-				c, err := dialRaw(addr, request("GET", "/"))
-				if err == nil && c.status != 200 {
-					err = fmt.Errorf("status %d", c.status)
+				c, err := ssetest.DialRaw(addr, ssetest.Request("GET", "/"))
+				if err == nil && c.Status != 200 {
+					err = fmt.Errorf("status %d", c.Status)
 				}
 				if err != nil {
 					mu.Lock()
@@ -74,7 +75,7 @@ func TestHelperClientProcess(t *testing.T) {
 		go func() {
 			buf := make([]byte, 256)
 			for {
-				if _, err := c.br.Read(buf); err != nil {
+				if _, err := c.Reader().Read(buf); err != nil {
 					return
 				}
 			}
@@ -117,73 +118,75 @@ func (b *lockedBuffer) String() string {
 //     and it took the third heartbeat after the kill: 3.6 s measured with a
 //     1 s heartbeat.)
 func TestKilledClients(t *testing.T) {
-	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
-		const hb = time.Second
-		h := &handler{}
-		s := serve(t, h, tr, fastsse.Options{Heartbeat: hb})
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			const hb = time.Second
+			h := &handler{}
+			s := serve(t, h, tr, fastsse.Options{Heartbeat: hb})
 
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperClientProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), clientsEnv+"="+s.addr+" "+strconv.Itoa(killedClients))
-		var stderr lockedBuffer
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		waited := false
-		t.Cleanup(func() {
-			if !waited {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperClientProcess$", "-test.count=1")
+			cmd.Env = append(os.Environ(), clientsEnv+"="+s.addr+" "+strconv.Itoa(killedClients))
+			var stderr lockedBuffer
+			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			waited := false
+			t.Cleanup(func() {
+				if !waited {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+			})
+			ready := make(chan string, 1)
+			go func() {
+				sc := bufio.NewScanner(out)
+				for sc.Scan() {
+					if line := sc.Text(); line == "ready" || strings.HasPrefix(line, "error:") {
+						ready <- line
+						break
+					}
+				}
+				close(ready)
+			}()
+			select {
+			case line := <-ready:
+				require.Equal(t, "ready", line, "client process; stderr: %s", stderr.String())
+			case <-time.After(waitFor):
+				t.Fatalf("the client process was not ready within %v; stderr: %s", waitFor, stderr.String())
 			}
-		})
-		ready := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if line := sc.Text(); line == "ready" || strings.HasPrefix(line, "error:") {
-					ready <- line
-					break
+			ssetest.Eventually(t, func() bool { return s.ep.Stats().Open == killedClients }, "%d streams open", killedClients)
+			require.Zero(t, h.terms.Load())
+
+			killAt := nowNS()
+			require.NoError(t, cmd.Process.Kill())
+			_ = cmd.Wait()
+			waited = true
+			ssetest.Eventually(t, func() bool { return h.terms.Load() == killedClients }, "%d Terminates", killedClients)
+
+			var last int64
+			for _, r := range h.all() {
+				<-r.conn.Done()
+				assert.Equal(t, int32(1), r.terms.Load())
+				assert.ErrorIs(t, r.reason, fastsse.ErrClientGone)
+				last = max(last, r.endNS)
+			}
+			took := time.Duration(last - killAt)
+			bound := hb*5/4 + time.Second
+			if tr.Name == "dense" {
+				bound = 100 * time.Millisecond
+				if raceEnabled {
+					// Under -race: 50-70 ms as a rule, but once 650 ms, late
+					// in a full run of the package on a busy machine (the
+					// detector's state then fills GBs, and every lock and
+					// goroutine hand-off of the 1,000 ends costs it time).
+					// Without -race: 20-70 ms measured.
+					bound = time.Second
 				}
 			}
-			close(ready)
-		}()
-		select {
-		case line := <-ready:
-			require.Equal(t, "ready", line, "client process; stderr: %s", stderr.String())
-		case <-time.After(waitFor):
-			t.Fatalf("the client process was not ready within %v; stderr: %s", waitFor, stderr.String())
-		}
-		eventually(t, func() bool { return s.ep.Stats().Open == killedClients }, "%d streams open", killedClients)
-		require.Zero(t, h.terms.Load())
-
-		killAt := nowNS()
-		require.NoError(t, cmd.Process.Kill())
-		_ = cmd.Wait()
-		waited = true
-		eventually(t, func() bool { return h.terms.Load() == killedClients }, "%d Terminates", killedClients)
-
-		var last int64
-		for _, r := range h.all() {
-			<-r.conn.Done()
-			assert.Equal(t, int32(1), r.terms.Load())
-			assert.ErrorIs(t, r.reason, fastsse.ErrClientGone)
-			last = max(last, r.endNS)
-		}
-		took := time.Duration(last - killAt)
-		bound := hb*5/4 + time.Second
-		if tr == fastsse.TransportDense {
-			bound = 100 * time.Millisecond
-			if raceEnabled {
-				// Under -race: 50-70 ms as a rule, but once 650 ms, late
-				// in a full run of the package on a busy machine (the
-				// detector's state then fills GBs, and every lock and
-				// goroutine hand-off of the 1,000 ends costs it time).
-				// Without -race: 20-70 ms measured.
-				bound = time.Second
-			}
-		}
-		t.Logf("%d clients killed: last Terminate %v after the kill (bound %v)", killedClients, took, bound)
-		assert.LessOrEqual(t, took, bound)
-		assert.Zero(t, s.ep.Stats().Open)
-	})
+			t.Logf("%d clients killed: last Terminate %v after the kill (bound %v)", killedClients, took, bound)
+			assert.LessOrEqual(t, took, bound)
+			assert.Zero(t, s.ep.Stats().Open)
+		})
+	}
 }

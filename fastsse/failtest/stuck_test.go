@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,7 +64,7 @@ type stuckResult struct {
 	err error
 }
 
-func newStuckSide(t *testing.T, tr fastsse.Transport) *stuckSide {
+func newStuckSide(t *testing.T, tr ssetest.Transport) *stuckSide {
 	side := &stuckSide{g: &fastsse.Group{}, results: make(chan stuckResult, stuckReaders)}
 	big := fastsse.Event{Data: strings.Repeat("x", stuckPrefill)}
 	side.h = &handler{
@@ -82,19 +83,19 @@ func newStuckSide(t *testing.T, tr fastsse.Transport) *stuckSide {
 	// stuck write is evicted once it has been pending for StallTimeout.
 	opts := fastsse.Options{Heartbeat: -1, StallTimeout: 300 * time.Millisecond}
 	side.s = serveSndBuf(t, side.h, tr, opts, stuckSndBuf)
-	for _, c := range dialMany(t, side.s.addr, "/", stuckReaders) {
+	for _, c := range ssetest.DialMany(t, side.s.addr, "/", stuckReaders) {
 		go side.read(c)
 	}
-	eventually(t, func() bool { return side.g.Len() == stuckReaders }, "readers joined")
+	ssetest.Eventually(t, func() bool { return side.g.Len() == stuckReaders }, "readers joined")
 	return side
 }
 
 // read is a reader: it records the latency of every event of the measured
 // window ("1 <ns>"; warm-up events are "0 <ns>") until the event "end".
-func (side *stuckSide) read(c *rawConn) {
+func (side *stuckSide) read(c *ssetest.Client) {
 	var res stuckResult
 	for {
-		data, err := c.nextData()
+		data, err := c.NextData()
 		if err != nil {
 			res.err = err
 			break
@@ -161,131 +162,133 @@ func (side *stuckSide) latencies(t *testing.T) []int64 {
 // client that held up its endpoint (a blocked dense writer shard, a blocked
 // Publish) would show on its server alone.
 func TestStuckClient(t *testing.T) {
-	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
-		base, test := newStuckSide(t, tr), newStuckSide(t, tr)
-		// Each server gets rate events a second, in alternate ticks: one
-		// fan-out at a time, so that neither server's events wait behind
-		// the other's (published in the same tick, the one published
-		// second would be late by the other's whole fan-out, and p99,
-		// which is about the worst few events' latency, would measure the
-		// order of publishing).
-		rate := stuckRate()
-		tk := time.NewTicker(time.Second / time.Duration(2*rate))
-		defer tk.Stop()
-		for i := range rate { // warm-up, not measured
-			<-tk.C
-			[]*stuckSide{base, test}[i%2].publish(t, false)
-		}
-		runtime.GC()
-		sampler := sampleMem(t)
-		mem0 := sampler.max.Load()
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			base, test := newStuckSide(t, tr), newStuckSide(t, tr)
+			// Each server gets rate events a second, in alternate ticks: one
+			// fan-out at a time, so that neither server's events wait behind
+			// the other's (published in the same tick, the one published
+			// second would be late by the other's whole fan-out, and p99,
+			// which is about the worst few events' latency, would measure the
+			// order of publishing).
+			rate := stuckRate()
+			tk := time.NewTicker(time.Second / time.Duration(2*rate))
+			defer tk.Stop()
+			for i := range rate { // warm-up, not measured
+				<-tk.C
+				[]*stuckSide{base, test}[i%2].publish(t, false)
+			}
+			runtime.GC()
+			sampler := sampleMem(t)
+			mem0 := sampler.max.Load()
 
-		// The stuck clients, one after the other, on the test server.
-		type eviction struct {
-			after  time.Duration
-			reason error
-		}
-		evictions := make(chan eviction, stuckRounds)
-		stuckDone := make(chan error, 1)
-		go func() {
-			stuckDone <- func() error {
-				for round := range stuckRounds {
-					tag := "stuck" + strconv.Itoa(round)
-					nc, err := dialSmallRcvBuf(test.s.addr, 4096, request("GET", "/?tag="+tag))
-					if err != nil {
-						return err
-					}
-					defer nc.Close()
-					var sr *rec
-					for sr == nil {
-						for _, r := range test.h.all() {
-							if r.tag == tag {
-								sr = r
+			// The stuck clients, one after the other, on the test server.
+			type eviction struct {
+				after  time.Duration
+				reason error
+			}
+			evictions := make(chan eviction, stuckRounds)
+			stuckDone := make(chan error, 1)
+			go func() {
+				stuckDone <- func() error {
+					for round := range stuckRounds {
+						tag := "stuck" + strconv.Itoa(round)
+						nc, err := dialSmallRcvBuf(test.s.addr, 4096, ssetest.Request("GET", "/?tag="+tag))
+						if err != nil {
+							return err
+						}
+						defer nc.Close()
+						var sr *rec
+						for sr == nil {
+							for _, r := range test.h.all() {
+								if r.tag == tag {
+									sr = r
+								}
+							}
+							time.Sleep(time.Millisecond)
+						}
+						if err := sr.conn.Notify(prefill{}); err != nil {
+							return err
+						}
+						from := nowNS()
+						if tr.Name == "stream" {
+							// The stream transport has no write deadline: the
+							// stuck writer blocks, its queue fills, and
+							// OverflowClose evicts it. At stuckRate, filling
+							// 128 entries would take seconds: once the prefill
+							// has had time to block the writer, messages of
+							// its own fill it at once.
+							time.Sleep(100 * time.Millisecond)
+							for sr.conn.Notify("fill") == nil {
+								runtime.Gosched()
 							}
 						}
-						time.Sleep(time.Millisecond)
-					}
-					if err := sr.conn.Notify(prefill{}); err != nil {
-						return err
-					}
-					from := nowNS()
-					if tr == fastsse.TransportStream {
-						// The stream transport has no write deadline: the
-						// stuck writer blocks, its queue fills, and
-						// OverflowClose evicts it. At stuckRate, filling
-						// 128 entries would take seconds: once the prefill
-						// has had time to block the writer, messages of
-						// its own fill it at once.
-						time.Sleep(100 * time.Millisecond)
-						for sr.conn.Notify("fill") == nil {
-							runtime.Gosched()
+						select {
+						case <-sr.conn.Done():
+							evictions <- eviction{time.Duration(sr.endNS - from), sr.reason}
+						case <-time.After(waitFor):
+							return fmt.Errorf("stuck client %d not evicted", round)
 						}
 					}
-					select {
-					case <-sr.conn.Done():
-						evictions <- eviction{time.Duration(sr.endNS - from), sr.reason}
-					case <-time.After(waitFor):
-						return fmt.Errorf("stuck client %d not evicted", round)
-					}
-				}
-				return nil
+					return nil
+				}()
 			}()
-		}()
-		start := time.Now()
-		for i := 0; ; i++ {
-			<-tk.C
-			[]*stuckSide{base, test}[i%2].publish(t, true)
-			if i%2 == 1 && time.Since(start) >= stuckWindow && len(stuckDone) > 0 {
-				break
+			start := time.Now()
+			for i := 0; ; i++ {
+				<-tk.C
+				[]*stuckSide{base, test}[i%2].publish(t, true)
+				if i%2 == 1 && time.Since(start) >= stuckWindow && len(stuckDone) > 0 {
+					break
+				}
 			}
-		}
-		window := time.Since(start)
-		require.NoError(t, <-stuckDone)
-		latBase, latTest := base.latencies(t), test.latencies(t)
-		memMax := sampler.Stop()
+			window := time.Since(start)
+			require.NoError(t, <-stuckDone)
+			latBase, latTest := base.latencies(t), test.latencies(t)
+			memMax := sampler.Stop()
 
-		close(evictions)
-		var after []time.Duration
-		for ev := range evictions {
-			assert.ErrorIs(t, ev.reason, fastsse.ErrSlowConsumer)
-			after = append(after, ev.after)
-		}
-		assert.Equal(t, int64(stuckRounds), test.s.ep.Stats().SlowConsumers)
-		assert.Equal(t, int64(stuckReaders), test.s.ep.Stats().Open, "only the stuck clients were evicted")
-		assert.Zero(t, base.s.ep.Stats().SlowConsumers)
+			close(evictions)
+			var after []time.Duration
+			for ev := range evictions {
+				assert.ErrorIs(t, ev.reason, fastsse.ErrSlowConsumer)
+				after = append(after, ev.after)
+			}
+			assert.Equal(t, int64(stuckRounds), test.s.ep.Stats().SlowConsumers)
+			assert.Equal(t, int64(stuckReaders), test.s.ep.Stats().Open, "only the stuck clients were evicted")
+			assert.Zero(t, base.s.ep.Stats().SlowConsumers)
 
-		// The bound is 20% over the run without stuck clients, plus a floor
-		// for what scheduling alone makes of two servers' p99 in the same
-		// window: B - A measured within ±5 ms on a quiet machine, 5 ms
-		// allowed; under -race, where p99 is 100-400 ms, 20 ms. A stuck
-		// client that held up its endpoint would add its eviction time (100
-		// ms and more) to every event meanwhile.
-		//
-		// When the machine is so busy that the publisher itself misses a
-		// fifth of its ticks (seen with other load tests running: load
-		// average 33 on 2 cores), p99 measures the starvation, seconds of
-		// it, and two identical servers' differ by 50% and more: then p99
-		// is logged, not compared. Everything else is still checked.
-		floor := 5 * time.Millisecond
-		if raceEnabled {
-			floor = 20 * time.Millisecond
-		}
-		p99A, p99B := quantile(latBase, 0.99), quantile(latTest, 0.99)
-		bound := p99A*12/10 + floor
-		t.Logf("%d+%d readers, %d events each at %d/s over %v: p50 %v / %v, p99 without stuck clients %v, with %v (bound %v); %d stuck clients evicted after %v; %s %d MB -> max %d MB (RSS now %d MB)",
-			stuckReaders, stuckReaders, test.n, rate, window.Round(time.Millisecond), quantile(latBase, 0.5), quantile(latTest, 0.5),
-			p99A, p99B, bound, len(after), after, memName, mem0/mb, memMax/mb, rss(t)/mb)
-		// Under -race the detector's own cost swamps the comparison (p99
-		// of two identical servers seen 311 vs 424 ms with other packages'
-		// tests running beside): the p99 bound is asserted by the run
-		// without -race that make test does of this package on its own.
-		if due := int(window.Seconds() * float64(rate)); test.n < due*8/10 {
-			t.Logf("overloaded: %d events published of %d due; p99 not compared", test.n, due)
-		} else if raceEnabled {
-			t.Logf("-race: p99 logged, not compared")
-		} else {
-			assert.LessOrEqual(t, p99B, bound, "p99 with stuck clients")
-		}
-		assert.LessOrEqual(t, memMax-mem0, int64(64*mb), "%s growth during the run", memName)
-	})
+			// The bound is 20% over the run without stuck clients, plus a floor
+			// for what scheduling alone makes of two servers' p99 in the same
+			// window: B - A measured within ±5 ms on a quiet machine, 5 ms
+			// allowed; under -race, where p99 is 100-400 ms, 20 ms. A stuck
+			// client that held up its endpoint would add its eviction time (100
+			// ms and more) to every event meanwhile.
+			//
+			// When the machine is so busy that the publisher itself misses a
+			// fifth of its ticks (seen with other load tests running: load
+			// average 33 on 2 cores), p99 measures the starvation, seconds of
+			// it, and two identical servers' differ by 50% and more: then p99
+			// is logged, not compared. Everything else is still checked.
+			floor := 5 * time.Millisecond
+			if raceEnabled {
+				floor = 20 * time.Millisecond
+			}
+			p99A, p99B := quantile(latBase, 0.99), quantile(latTest, 0.99)
+			bound := p99A*12/10 + floor
+			t.Logf("%d+%d readers, %d events each at %d/s over %v: p50 %v / %v, p99 without stuck clients %v, with %v (bound %v); %d stuck clients evicted after %v; %s %d MB -> max %d MB (RSS now %d MB)",
+				stuckReaders, stuckReaders, test.n, rate, window.Round(time.Millisecond), quantile(latBase, 0.5), quantile(latTest, 0.5),
+				p99A, p99B, bound, len(after), after, memName, mem0/mb, memMax/mb, rss(t)/mb)
+			// Under -race the detector's own cost swamps the comparison (p99
+			// of two identical servers seen 311 vs 424 ms with other packages'
+			// tests running beside): the p99 bound is asserted by the run
+			// without -race that make test does of this package on its own.
+			if due := int(window.Seconds() * float64(rate)); test.n < due*8/10 {
+				t.Logf("overloaded: %d events published of %d due; p99 not compared", test.n, due)
+			} else if raceEnabled {
+				t.Logf("-race: p99 logged, not compared")
+			} else {
+				assert.LessOrEqual(t, p99B, bound, "p99 with stuck clients")
+			}
+			assert.LessOrEqual(t, memMax-mem0, int64(64*mb), "%s growth during the run", memName)
+		})
+	}
 }

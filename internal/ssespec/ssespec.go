@@ -42,7 +42,9 @@ type Parser struct {
 
 	blockRetry    int64 // retry seen since the last blank line
 	blockHasRetry bool
-	blockIDSet    bool // an id field was accepted since the last blank line
+	blockIDSet    bool     // an id field was accepted since the last blank line
+	blockComments []string // comments since the last blank line
+	blockLines    bool     // any line since the last blank line
 }
 
 // Event is one dispatched MessageEvent.
@@ -61,12 +63,42 @@ type Event struct {
 	IDSet bool
 }
 
+// Block is what one blank line ended: the lines since the previous blank
+// line, as the standard interprets them. Dispatched says whether it
+// dispatched Event; a block of comments only (a heartbeat) or of a retry
+// field only (a retry hint) dispatches nothing. A browser sees only the
+// dispatched events; tests of heartbeats and retry hints need the rest.
+type Block struct {
+	Event      Event // valid when Dispatched; Retry, HasRetry and IDSet always
+	Dispatched bool
+	Comments   []string // the comment lines' text, without the colon
+}
+
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Feed interprets b and returns the events dispatched by it, in order. A
 // partial line or an event not yet ended by a blank line is kept for the next
 // call.
 func (p *Parser) Feed(b []byte) []Event {
+	var out []Event
+	p.feed(b, func(bl Block) {
+		if bl.Dispatched {
+			out = append(out, bl.Event)
+		}
+	})
+	return out
+}
+
+// FeedBlocks is Feed that returns every block ended by b, dispatched or
+// not, in order. A blank line with no line before it (a second blank line in
+// a row) ends no block.
+func (p *Parser) FeedBlocks(b []byte) []Block {
+	var out []Block
+	p.feed(b, func(bl Block) { out = append(out, bl) })
+	return out
+}
+
+func (p *Parser) feed(b []byte, emit func(Block)) {
 	if !p.started {
 		p.bom = append(p.bom, b...)
 		n := min(len(p.bom), len(utf8BOM))
@@ -75,10 +107,9 @@ func (p *Parser) Feed(b []byte) []Event {
 		} else if n == len(utf8BOM) {
 			b, p.bom, p.started = p.bom[n:], nil, true // a BOM: skip it
 		} else {
-			return nil // still a prefix of a BOM: wait for more
+			return // still a prefix of a BOM: wait for more
 		}
 	}
-	var out []Event
 	for len(b) > 0 {
 		if p.skipLF {
 			p.skipLF = false
@@ -97,12 +128,11 @@ func (p *Parser) Feed(b []byte) []Event {
 			p.skipLF = true
 		}
 		b = b[i+1:]
-		if ev, ok := p.processLine(p.line); ok {
-			out = append(out, ev)
+		if bl, ok := p.processLine(p.line); ok {
+			emit(bl)
 		}
 		p.line = p.line[:0]
 	}
-	return out
 }
 
 // Pending reports whether the parser holds anything that a later blank line
@@ -111,13 +141,22 @@ func (p *Parser) Pending() bool {
 	return len(p.line) > 0 || len(p.data) > 0 || len(p.bom) > 0
 }
 
-// processLine handles one complete line and reports a dispatched event.
-func (p *Parser) processLine(line []byte) (Event, bool) {
+// processLine handles one complete line and reports the block that a blank
+// line ended.
+func (p *Parser) processLine(line []byte) (Block, bool) {
 	if len(line) == 0 {
-		return p.dispatch()
+		if !p.blockLines {
+			return Block{}, false
+		}
+		ev, ok := p.dispatch()
+		bl := Block{Event: ev, Dispatched: ok, Comments: p.blockComments}
+		p.blockComments, p.blockLines = nil, false
+		return bl, true
 	}
+	p.blockLines = true
 	if line[0] == ':' {
-		return Event{}, false // comment
+		p.blockComments = append(p.blockComments, string(line[1:]))
+		return Block{}, false // comment
 	}
 	field, value := line, []byte(nil)
 	if i := bytes.IndexByte(line, ':'); i >= 0 {
@@ -147,7 +186,7 @@ func (p *Parser) processLine(line []byte) (Event, bool) {
 			}
 		}
 	}
-	return Event{}, false
+	return Block{}, false
 }
 
 // dispatch runs the standard's "dispatch the event" on a blank line.
@@ -161,7 +200,7 @@ func (p *Parser) dispatch() (Event, bool) {
 	p.blockRetry, p.blockHasRetry, p.blockIDSet = 0, false, false
 	if len(p.data) == 0 {
 		p.eventType = ""
-		return Event{}, false
+		return ev, false
 	}
 	data := p.data
 	if data[len(data)-1] == '\n' {

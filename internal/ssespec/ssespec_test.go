@@ -122,3 +122,21 @@ func TestNormalizeBreaks(t *testing.T) {
 	assert.Equal(t, "a\nb\nc\n\nd\n", NormalizeBreaks("a\r\nb\rc\n\r\nd\r"))
 	assert.Equal(t, "\n\n\n", NormalizeBreaks("\r\r\n\n"))
 }
+
+func TestFeedBlocks(t *testing.T) {
+	in := "\xEF\xBB\xBF: hb\r\n\r\nretry: 3000\r\rid: 1\ndata: x\n\n\n: a\n: b\n\n"
+	want := []Block{
+		{Comments: []string{" hb"}},
+		{Event: Event{Retry: 3000, HasRetry: true}},
+		{Event: Event{Type: "message", Data: "x", ID: "1", IDSet: true}, Dispatched: true},
+		{Event: Event{ID: "1"}, Comments: []string{" a", " b"}},
+	}
+	var whole Parser
+	assert.Equal(t, want, whole.FeedBlocks([]byte(in)), "fed whole")
+	var p Parser // byte by byte: splits inside the BOM and between CR and LF
+	var got []Block
+	for i := range len(in) {
+		got = append(got, p.FeedBlocks([]byte{in[i]})...)
+	}
+	assert.Equal(t, want, got, "fed byte by byte")
+}

@@ -21,6 +21,22 @@ import (
 // Grace is how long a shutdown may take: Cloud Run gives 10 s after SIGTERM.
 const Grace = 10 * time.Second
 
+// MaxSpread is the longest drain spread the examples accept: the drain must
+// end every stream and leave the server time to shut down, all within Grace.
+// A longer one is refused at start-up (see CheckSpread), not cut short at
+// Grace, where the process would exit with streams still open and their
+// clients without a retry hint.
+const MaxSpread = Grace - 2*time.Second
+
+// CheckSpread returns an error when d is not a drain spread the examples can
+// keep: negative, or longer than MaxSpread.
+func CheckSpread(d time.Duration) error {
+	if d < 0 || d > MaxSpread {
+		return fmt.Errorf("-drain-spread %v: must be between 0 and %v, so that the drain and the shutdown fit in the %v grace period", d, MaxSpread, Grace)
+	}
+	return nil
+}
+
 // Addr registers the -addr flag every example takes.
 func Addr() *string {
 	return flag.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -39,6 +55,9 @@ type Options struct {
 // Run serves h on addr until SIGINT or SIGTERM, then shuts down. It returns
 // when the server has stopped.
 func Run(addr string, h fasthttp.RequestHandler, o Options) error {
+	if err := CheckSpread(o.Spread); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -50,18 +69,14 @@ func Run(addr string, h fasthttp.RequestHandler, o Options) error {
 
 // RunListener serves h on ln until ctx is done; then it drains the
 // endpoints, spreading their streams' ends over o.Spread, and shuts the
-// server down, all within Grace.
+// server down, all within Grace. A spread that CheckSpread refuses is an
+// error at once: ln is closed and nothing is served.
 func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler, o Options) error {
-	srv := &fasthttp.Server{
-		Handler: h,
-		Name:    "lasse-example",
-		// WriteTimeout stays 0: it is one deadline for a whole response,
-		// and would cut every stream.
-		ReadTimeout:        10 * time.Second,
-		IdleTimeout:        60 * time.Second,
-		MaxRequestBodySize: 1 << 20,
-		CloseOnShutdown:    true,
+	if err := CheckSpread(o.Spread); err != nil {
+		_ = ln.Close()
+		return err
 	}
+	srv := NewServer(h)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(fdLimitListener{ln}) }()
 	if o.Ready != nil {
@@ -90,6 +105,20 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 	return nil
 }
 
+// NewServer is the fasthttp server every example runs h on.
+func NewServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler: h,
+		Name:    "lasse-example",
+		// WriteTimeout stays 0: it is one deadline for a whole response,
+		// and would cut every stream.
+		ReadTimeout:        10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		MaxRequestBodySize: 1 << 20,
+		CloseOnShutdown:    true,
+	}
+}
+
 // Main runs an example until SIGINT or SIGTERM and exits non-zero on error.
 func Main(addr string, h fasthttp.RequestHandler, o Options) {
 	o.Ready = func(a net.Addr) { log.Printf("listening on http://%s/", a) }
@@ -100,7 +129,7 @@ func Main(addr string, h fasthttp.RequestHandler, o Options) {
 
 // SpreadFlag registers the -drain-spread flag.
 func SpreadFlag() *time.Duration {
-	return flag.Duration("drain-spread", 5*time.Second, "on SIGINT/SIGTERM, spread the ends of open streams over this period (at most 10s in all)")
+	return flag.Duration("drain-spread", 5*time.Second, fmt.Sprintf("on SIGINT/SIGTERM, spread the ends of open streams over this period (at most %v, so that the drain and the shutdown fit in %v)", MaxSpread, Grace))
 }
 
 // fdLimitListener waits out "too many open files" from Accept. fasthttp's
