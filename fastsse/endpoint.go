@@ -70,9 +70,10 @@ func (e *Endpoint) ServeFastHTTP(ctx *fasthttp.RequestCtx) { e.serveFast(ctx) }
 // fasthttp. Options.Transport does not apply: each stream runs on its
 // request's goroutine. A client that leaves is seen through the request's
 // context; writes are flushed through http.ResponseController, and a
-// ResponseWriter that cannot flush is written to as it is. net/http's
-// Server.Shutdown waits for active handlers, streams included, and does
-// not end them: call Drain first.
+// ResponseWriter that cannot flush is written to as it is. The server's
+// Server.Shutdown ends its streams (the endpoint registers a hook with
+// RegisterOnShutdown), as fasthttp's does; call Drain first to spread the
+// ends out.
 func (e *Endpoint) HTTPHandler() http.Handler { return http.HandlerFunc(e.serveHTTP) }
 
 // Stats are an Endpoint's counters, read with Endpoint.Stats.
@@ -172,6 +173,7 @@ type core struct {
 	shutWatch map[<-chan struct{}]*shutWatch
 
 	dense denseState // the dense transport's machinery, while it has streams
+	http  httpState  // the net/http servers' shutdown signals
 }
 
 // countOut counts a written batch: events and bytes.
@@ -358,8 +360,8 @@ func (c *core) each(f func(*Conn)) {
 // ended and Terminate has returned, or with ctx's error when ctx is done
 // first. A spread of 0 ends them all at once.
 //
-// fasthttp's Server.Shutdown also ends streams (at once), but only those it
-// knows of, and net/http's ends none: call Drain first, then Shutdown.
+// A server's Shutdown also ends streams (at once), but fasthttp's only those
+// it knows of (not the dense transport's): call Drain first, then Shutdown.
 //
 // Each stream's connection gets a write deadline 1 s after its stream is
 // ended, so that a client that stopped reading cannot hold up that

@@ -182,6 +182,7 @@ func (e *endpoint[S]) openHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, h := range streamHeaders {
 			w.Header().Set(h[0], h[1])
 		}
+		t.conn.shut = e.core.http.shutdown(r)
 		e.admit(t, &res)
 		ht.run(t)
 	}

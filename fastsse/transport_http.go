@@ -3,6 +3,7 @@ package fastsse
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,8 +22,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 //     wrappers that implement Unwrap. A writer that cannot flush answers
 //     http.ErrNotSupported (AWS Lambda's streaming response writer is
 //     one, and sends as it is written): it is then written to as it is.
-//   - Server.Shutdown neither cancels request contexts nor waits less than
-//     for every handler: Endpoint.Drain ends the streams.
+//   - Server.Shutdown neither cancels request contexts nor ends handlers:
+//     it waits for them. The request's context holds its *http.Server
+//     (http.ServerContextKey), so the endpoint registers a shutdown hook
+//     on each server it serves (RegisterOnShutdown) that ends that
+//     server's streams, as fasthttp's Shutdown does.
+//   - Server.ReadTimeout's deadline stays on the connection while the
+//     handler runs, and the server's background read, hitting it, cancels
+//     the request's context: every stream would end at ReadTimeout. The
+//     stream clears the read deadline when it opens.
 type httpTransport struct {
 	wakeup
 	stall
@@ -49,7 +57,37 @@ func (h *httpTransport) run(t turner) {
 	if h.http1 {
 		h.w.Header().Set("Connection", "close")
 	}
+	_ = h.rc.SetReadDeadline(time.Time{})
 	t.serve(h.wakeup, h.gone_)
+}
+
+// httpState is what an endpoint keeps of the net/http servers it serves:
+// each one's shutdown signal.
+type httpState struct {
+	mu   sync.Mutex
+	shut map[*http.Server]chan struct{}
+}
+
+// shutdown returns the shutdown signal of the server that serves r, closed
+// by a hook registered on its first stream, or nil when r has no server
+// (a handler called directly).
+func (hs *httpState) shutdown(r *http.Request) <-chan struct{} {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil {
+		return nil
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	ch, ok := hs.shut[srv]
+	if !ok {
+		if hs.shut == nil {
+			hs.shut = make(map[*http.Server]chan struct{})
+		}
+		ch = make(chan struct{})
+		hs.shut[srv] = ch
+		srv.RegisterOnShutdown(func() { close(ch) })
+	}
+	return ch
 }
 
 func (h *httpTransport) send(b []byte) error {
@@ -100,9 +138,10 @@ func (h *httpTransport) evict() {
 	}
 }
 
-// bound does nothing: setting a deadline from outside the handler is not
-// safe on every ResponseWriter, and StallTimeout ends a stream whose write
-// is stuck.
-func (h *httpTransport) bound() {}
+// bound gives the writes still to come a deadline. Like evict it is
+// called from another goroutine, under the Conn's lock while the stream is
+// open, so before the handler returns: net/http's ResponseWriters allow
+// that (HTTP/1 sets the connection's deadline, HTTP/2 the stream's timer).
+func (h *httpTransport) bound() { _ = h.rc.SetWriteDeadline(time.Now().Add(shutdownGrace)) }
 
 func (*httpTransport) name() string { return "http" }

@@ -35,4 +35,3 @@ func serveHTTP(tb testing.TB, ln net.Listener, ep *fastsse.Endpoint, cfg Config)
 	tb.Cleanup(func() { s.cleanup(tb) })
 	return s
 }
-
