@@ -27,10 +27,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 //     (http.ServerContextKey), so the endpoint registers a shutdown hook
 //     on each server it serves (RegisterOnShutdown) that ends that
 //     server's streams, as fasthttp's Shutdown does.
-//   - Server.ReadTimeout's deadline stays on the connection while the
-//     handler runs, and the server's background read, hitting it, cancels
-//     the request's context: every stream would end at ReadTimeout. The
-//     stream clears the read deadline when it opens.
+//   - Server.ReadTimeout does not cut a stream: the server clears the read
+//     deadline when it starts the background read that watches for the
+//     client leaving.
 type httpTransport struct {
 	wakeup
 	stall
@@ -57,7 +56,6 @@ func (h *httpTransport) run(t turner) {
 	if h.http1 {
 		h.w.Header().Set("Connection", "close")
 	}
-	_ = h.rc.SetReadDeadline(time.Time{})
 	t.serve(h.wakeup, h.gone_)
 }
 
