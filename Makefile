@@ -29,6 +29,7 @@ bench:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendEvent$$' -fuzztime $(FUZZTIME) ./fastsse
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fastsse/sseclient
 
 lint:
 	test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
