@@ -57,13 +57,26 @@
 //
 // # Peers' servers
 //
-// The same client reads tmaxmax/go-sse and r3labs/sse servers (the tests in
-// bench/servers run it against both). What differs is on their side:
-// go-sse sends the response header with the stream's first message, so a
-// silent stream looks stalled until then; neither sends heartbeats of its
-// own, so ReadTimeout must be longer than the feed's longest silence;
-// neither ends streams with a retry hint, and r3labs/sse replays its whole
-// event log from the Last-Event-ID on, while go-sse without a Replayer
-// resumes nothing (events published while the client was away are lost
-// silently: there is no gap signal).
+// The same client reads tmaxmax/go-sse and r3labs/sse servers, set up as
+// their READMEs show (bench/servers tests it). What differs is on their
+// side:
+//
+//   - Neither resumes by default (go-sse's Joe without a Replayer, r3labs
+//     with AutoReplay off): the client sends Last-Event-ID, and the events
+//     published while it was away are lost, with no gap signal to say so.
+//   - r3labs/sse parses every Last-Event-ID as a decimal number and answers
+//     any other with 400, which stops this client for good, as it would a
+//     browser; ids that carry an epoch ("epoch-7") do not survive it. With
+//     AutoReplay on, it replays from its log every event whose id is at
+//     least the one sent, the client's last event included.
+//   - Neither library sends heartbeats or retry hints of its own (the
+//     bench servers publish comment heartbeats themselves), so ReadTimeout
+//     must exceed the feed's longest silence; and go-sse writes the response
+//     header only with a stream's first message, so until then the stream
+//     looks stalled.
+//
+// Their clients differ too: r3labs/sse's does not reconnect after a clean
+// end of stream, gives up after 15 minutes of backoff, and hands heartbeat
+// comments to the caller as events without data; go-sse's has no read
+// timeout.
 package sseclient
