@@ -38,12 +38,13 @@ type Options struct {
 
 	// MaxEventSize bounds an event's data, type and id together, and any one
 	// line. An event past it ends the Stream with an error wrapping
-	// ErrEventTooLarge. Memory for a stream stays within about twice this.
+	// ErrEventTooLarge. A stream's buffers stay within about three times this.
 	// Default 16 MiB.
 	MaxEventSize int
 
 	// OnConnect, when set, is called after every answer that opens a stream
-	// (200, text/event-stream), before its first event. Default none.
+	// (200, text/event-stream), before its first event; it must not read or
+	// close resp.Body. Default none.
 	OnConnect func(resp *http.Response)
 
 	// OnError, when set, is called with every error the Stream recovers
