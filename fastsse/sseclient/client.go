@@ -88,16 +88,18 @@ type Stream struct {
 
 // Connect returns the Stream of events at rawURL; it connects when Events
 // (or Run) is first iterated, and reconnects as Options say until ctx ends.
-// opts may be nil (all defaults); it is copied. Bad input (a URL that is
-// not http or https, a negative option) is the first and only error that
-// Events yields.
+// opts may be nil (all defaults); it is copied. Bad input (a nil ctx, a URL
+// that is not http or https, a negative option) is the first and only error
+// that Events yields.
 func Connect(ctx context.Context, rawURL string, opts *Options) *Stream {
 	s := &Stream{ctx: ctx, url: rawURL}
 	if opts != nil {
 		s.opts = *opts
 	}
 	s.err = s.opts.setDefaults()
-	if u, err := url.Parse(rawURL); err != nil {
+	if ctx == nil {
+		s.ctx, s.err = context.Background(), errors.New("sseclient: nil context")
+	} else if u, err := url.Parse(rawURL); err != nil {
 		s.err = fmt.Errorf("sseclient: %w", err)
 	} else if u.Scheme != "http" && u.Scheme != "https" {
 		s.err = fmt.Errorf("sseclient: URL %q: scheme is not http or https", rawURL)
@@ -138,7 +140,7 @@ func (s *Stream) Events() iter.Seq2[Event, error] {
 		}
 		defer s.close()
 		for {
-			err, fatal, stopped := s.attempt(yield)
+			fatal, stopped, err := s.attempt(yield)
 			if stopped {
 				return
 			}
@@ -181,13 +183,13 @@ func (s *Stream) close() {
 	}
 }
 
-// cleanEnd is the error given to OnError when the server ended a stream
+// errCleanEnd is the error given to OnError when the server ended a stream
 // that had delivered events; it reconnects after the reconnection time.
-var cleanEnd = errors.New("sseclient: the server ended the stream")
+var errCleanEnd = errors.New("sseclient: the server ended the stream")
 
 // attempt runs one connection: it returns why it ended, whether that is
 // for good, and whether the consumer stopped the iteration.
-func (s *Stream) attempt(yield func(Event, error) bool) (err error, fatal, stopped bool) {
+func (s *Stream) attempt(yield func(Event, error) bool) (fatal, stopped bool, err error) {
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
 	var idle *time.Timer
@@ -201,9 +203,9 @@ func (s *Stream) attempt(yield func(Event, error) bool) (err error, fatal, stopp
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) {
-			return err, true, false
+			return true, false, err
 		}
-		return s.failed(ctx, err, 0), false, false
+		return false, false, s.failed(ctx, err, 0)
 	}
 	defer resp.Body.Close()
 	opened := time.Now()
@@ -216,19 +218,19 @@ func (s *Stream) attempt(yield func(Event, error) bool) (err error, fatal, stopp
 		ev, rerr := s.p.next()
 		if rerr != nil {
 			if errors.Is(rerr, ErrEventTooLarge) {
-				return rerr, true, false
+				return true, false, rerr
 			}
 			lived := time.Since(opened)
 			if rerr == io.EOF && events > 0 {
 				if lived >= healthyAfter {
 					s.failures = 0
 				}
-				return cleanEnd, false, false
+				return false, false, errCleanEnd
 			}
 			if rerr == io.EOF {
 				rerr = errors.New("sseclient: the server ended a stream that had sent no event")
 			}
-			return s.failed(ctx, rerr, lived), false, false
+			return false, false, s.failed(ctx, rerr, lived)
 		}
 		events++
 		if string(ev.Type) == gapType && s.opts.OnGap != nil {
@@ -236,7 +238,7 @@ func (s *Stream) attempt(yield func(Event, error) bool) (err error, fatal, stopp
 			continue
 		}
 		if !yield(ev, nil) {
-			return nil, false, true
+			return false, true, nil
 		}
 	}
 }
@@ -283,7 +285,7 @@ func (s *Stream) open(ctx context.Context) (*http.Response, error) {
 // ctx's error if ctx ends first.
 func (s *Stream) pause(err error) error {
 	wait := s.reconnectTime()
-	if err != cleanEnd {
+	if err != errCleanEnd {
 		wait = s.opts.Backoff.wait(wait, s.failures, rand.Float64())
 	}
 	if s.opts.OnError != nil {

@@ -320,6 +320,10 @@ func TestBadInput(t *testing.T) {
 	for _, err := range sseclient.Connect(context.Background(), "http://x/", &sseclient.Options{MaxEventSize: -1}).Events() {
 		assert.ErrorContains(t, err, "negative")
 	}
+	//lint:ignore SA1012 a nil context is the bad input under test
+	for _, err := range sseclient.Connect(nil, "http://x/", nil).Events() {
+		assert.ErrorContains(t, err, "nil context")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s := sseclient.Connect(ctx, "http://127.0.0.1:1/", nil)
