@@ -22,7 +22,8 @@ const gapType = "lasse-gap"
 
 // healthyAfter is how long a connection must stay open for the backoff to
 // start again from Backoff.Initial.
-const healthyAfter = time.Minute
+// (A variable for the tests.)
+var healthyAfter = time.Minute
 
 // errReadIdle is the error of a connection on which nothing arrived within
 // Options.ReadTimeout.
