@@ -191,6 +191,12 @@ var errCleanEnd = errors.New("sseclient: the server ended the stream")
 // attempt runs one connection: it returns why it ended, whether that is
 // for good, and whether the consumer stopped the iteration.
 func (s *Stream) attempt(yield func(Event, error) bool) (fatal, stopped bool, err error) {
+	if s.own != nil {
+		// Runs last: the next attempt opens a connection of its own, which
+		// a load balancer may send to another instance (a kept-alive one
+		// would go back to the server that ended the stream).
+		defer s.own.CloseIdleConnections()
+	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	defer cancel(nil)
 	var idle *time.Timer

@@ -73,7 +73,11 @@ func TestLifetime(t *testing.T) {
 }
 
 // Drain ends the stream with a retry hint; the client comes back to the
-// endpoint that replaced the drained one and resumes without loss.
+// endpoint that replaced the drained one and resumes without loss. The new
+// stream runs for 1.5 s more, past the 1 s write deadline that Drain leaves
+// on a stream transport's connection: it is not cut, because the client
+// reconnects on a new connection (on the drained stream's kept-alive one
+// it would be, and it would come back a third time).
 func TestDrain(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
 		f := &feed{group: fastsse.NewGroup(&fastsse.GroupOptions{Replay: 1000})}
@@ -86,14 +90,14 @@ func TestDrain(t *testing.T) {
 		const n = 200
 		pub, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { opened.wait(pub); f.publish(pub, "", n, 2*time.Millisecond) })
+		wg.Go(func() { opened.wait(pub); f.publish(pub, "", n, 10*time.Millisecond) })
 		defer func() { stop(); wg.Wait() }()
 		c := counter{}
 		drained := false
 		for ev, err := range s.Events() {
 			require.NoError(t, err)
 			require.NoError(t, c.add(string(ev.ID)))
-			if c.next == 50 && !drained {
+			if c.next == 50 && !drained { // 1.5 s before the end
 				drained = true
 				old := srv.swap(t, f, tr, opts)
 				wg.Go(func() { assert.NoError(t, old.Drain(ctx, 0)) })

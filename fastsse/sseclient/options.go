@@ -10,10 +10,13 @@ import (
 // each field's zero value.
 type Options struct {
 	// Client sends the requests. Default: a client of the Stream's own on a
-	// clone of http.DefaultTransport (HTTP/2 over TLS included), whose idle
-	// connections are closed when the Stream ends. A Client.Timeout bounds
-	// the whole response and would cut every stream: leave it 0, and use
-	// ReadTimeout.
+	// clone of http.DefaultTransport (HTTP/2 over TLS included) that opens
+	// a new connection for every attempt, so that a load balancer may send
+	// a reconnection to another instance rather than back, over a kept-alive
+	// connection, to the server that ended the stream; nothing of it is
+	// left once the Stream ends. A Client of yours keeps its own connection
+	// reuse. A Client.Timeout bounds the whole response and would cut every
+	// stream: leave it 0, and use ReadTimeout.
 	Client *http.Client
 
 	// Header is added to every request. Default none. Accept,
