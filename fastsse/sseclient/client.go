@@ -220,6 +220,12 @@ func (s *Stream) attempt(yield func(Event, error) bool) (fatal, stopped bool, er
 		s.opts.OnConnect(resp)
 	}
 	s.p.reset(&idleReader{r: resp.Body, t: idle, d: s.opts.ReadTimeout})
+	return s.read(ctx, yield, opened)
+}
+
+// read yields the events of the connection opened at opened until it ends,
+// with attempt's results.
+func (s *Stream) read(ctx context.Context, yield func(Event, error) bool, opened time.Time) (fatal, stopped bool, err error) {
 	events := 0
 	for {
 		ev, rerr := s.p.next()
