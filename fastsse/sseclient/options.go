@@ -7,7 +7,9 @@ import (
 )
 
 // Options configures a Stream. A nil *Options means all defaults; so does
-// each field's zero value.
+// each field's zero value. The hooks (OnConnect, OnError, OnGap) run on the
+// goroutine that iterates Events, between two events: one that blocks
+// holds up the stream.
 type Options struct {
 	// Client sends the requests. Default: a client of the Stream's own on a
 	// clone of http.DefaultTransport (HTTP/2 over TLS included) that opens
