@@ -2,6 +2,7 @@ package sseclient
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"time"
 )
@@ -106,6 +107,9 @@ func (o *Options) setDefaults() error {
 	if b.Initial < 0 || b.Max < 0 || o.MaxEventSize < 0 {
 		return errors.New("sseclient: negative Backoff.Initial, Backoff.Max or MaxEventSize")
 	}
+	if !finite(b.Multiplier) || !finite(b.Jitter) {
+		return errors.New("sseclient: Backoff.Multiplier or Backoff.Jitter is not a finite number")
+	}
 	if b.Initial == 0 {
 		b.Initial = defaultInitial
 	}
@@ -132,6 +136,8 @@ func (o *Options) setDefaults() error {
 	}
 	return nil
 }
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // wait is the wait after the failures-th failure in a row (at least 1),
 // from the reconnection time base; r in [0, 1) picks the jitter.

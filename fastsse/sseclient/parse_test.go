@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"testing"
 	"time"
 
@@ -156,4 +157,9 @@ func TestBackoffWait(t *testing.T) {
 	assert.Equal(t, time.Second, o.Backoff.wait(time.Second, 2, 1), "half taken off at most")
 
 	assert.Error(t, (&Options{MaxEventSize: -1}).setDefaults())
+	assert.Error(t, (&Options{Backoff: Backoff{Multiplier: math.NaN()}}).setDefaults())
+	assert.Error(t, (&Options{Backoff: Backoff{Jitter: math.Inf(1)}}).setDefaults())
+	o = Options{Backoff: Backoff{Multiplier: 0.5, Jitter: 7, Max: time.Second, Initial: time.Hour}}
+	require.NoError(t, o.setDefaults())
+	assert.Equal(t, Backoff{Initial: time.Second, Max: time.Second, Multiplier: 1, Jitter: 1}, o.Backoff, "clamped")
 }
