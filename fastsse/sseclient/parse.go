@@ -174,6 +174,9 @@ func (p *parser) fill() error {
 
 // line handles one complete line and reports a dispatched event.
 func (p *parser) line(line []byte) (Event, bool, error) {
+	if len(line) > p.max { // whole in one read, past the bound fill checks
+		return Event{}, false, fmt.Errorf("%w (%d bytes): a line of %d bytes", ErrEventTooLarge, p.max, len(line))
+	}
 	if len(line) == 0 {
 		ev, ok := p.dispatch()
 		return ev, ok, nil

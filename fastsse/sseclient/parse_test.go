@@ -78,6 +78,21 @@ func FuzzParse(f *testing.F) {
 		assert.Equal(t, sp.LastEventID, string(p.idBuf), "last event id buffer")
 		assert.Equal(t, sp.HasRetry, p.hasRetry, "retry set")
 		assert.Equal(t, sp.Retry, p.retry, "retry")
+
+		// With a small bound: the same events, or a prefix of them and
+		// ErrEventTooLarge, and buffers within the bound.
+		p, got, err = parseChunked(t, data, sizes, 64)
+		if err != nil {
+			require.ErrorIs(t, err, ErrEventTooLarge)
+			require.LessOrEqual(t, len(got), len(want))
+			want = want[:len(got)]
+		}
+		require.Equal(t, len(want), len(got), "events with max 64")
+		for i := range want {
+			w := want[i]
+			assert.Equal(t, ssespec.Event{Type: w.Type, Data: w.Data, ID: w.ID}, got[i], "event %d with max 64", i)
+		}
+		assert.LessOrEqual(t, cap(p.data)+cap(p.typ)+cap(p.idBuf), 3*4*64, "field buffers")
 	})
 }
 
@@ -130,6 +145,11 @@ func TestParseTooLarge(t *testing.T) {
 	many := bytes.Repeat([]byte("data: 0123456789\n"), 10<<10)
 	_, _, err = parseChunked(t, many, nil, 64<<10)
 	assert.ErrorIs(t, err, ErrEventTooLarge)
+
+	// A long line that arrives whole, newline included, in one read.
+	p, _, err = parseChunked(t, append(append([]byte("data: "), long[:10<<10]...), "\n\n"...), nil, 64)
+	assert.ErrorIs(t, err, ErrEventTooLarge)
+	assert.Zero(t, cap(p.data), "nothing of it buffered")
 
 	_, got, err := parseChunked(t, append(append([]byte("data: "), long[:60<<10]...), "\n\n"...), []byte{255}, 64<<10)
 	require.NoError(t, err)
