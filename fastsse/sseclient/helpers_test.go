@@ -26,7 +26,9 @@ const waitFor = 15 * time.Second
 const gapType = "lasse-gap"
 
 // transports is every fastsse transport the client is tested against; each
-// test ranges over it, with the transport's name as the subtest's.
+// test ranges over it, with the transport's name as the subtest's. (A
+// transport served by net/http rather than fasthttp needs its own server
+// start in serve, and in TestHelperServerProcess.)
 var transports = []struct {
 	name string
 	tr   fastsse.Transport
