@@ -362,3 +362,38 @@ func TestRun(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// A draining endpoint answers every new stream with only a retry hint: the
+// client keeps trying (not 503: it would stop), and since those streams
+// carry no event it backs off from the hinted time, doubling each time.
+func TestDrainingServer(t *testing.T) {
+	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
+		f := &feed{}
+		srv := serve(t, f, tr, fastsse.Options{Retry: 20 * time.Millisecond}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		require.NoError(t, srv.cur.Load().Drain(ctx, 0))
+		var waits []time.Duration
+		var errs []string
+		s := sseclient.Connect(ctx, srv.url, &sseclient.Options{
+			Backoff: sseclient.Backoff{Jitter: -1},
+			OnError: func(err error, w time.Duration) {
+				waits, errs = append(waits, w), append(errs, err.Error())
+				if len(waits) == 4 {
+					cancel()
+				}
+			},
+		})
+		for _, err := range s.Events() {
+			assert.ErrorIs(t, err, context.Canceled)
+		}
+		require.Len(t, waits, 4)
+		assert.Empty(t, f.inits(), "a draining endpoint runs no Init")
+		for i, w := range waits {
+			// The hint is a random 100-150% of Retry, then doubled per failure.
+			lo := 20 * time.Millisecond << i
+			assert.True(t, w >= lo && w <= lo*3/2, "wait %d: %v, want %v to %v", i, w, lo, lo*3/2)
+			assert.Contains(t, errs[i], "sent no event")
+		}
+	})
+}
