@@ -63,15 +63,20 @@ func TestHelperServerProcess(t *testing.T) {
 
 // startServerProcess starts the server process on addr and returns the
 // address it listens on and a function that kills it (SIGKILL: no clean
-// close, no retry hint) and waits for it to exit.
-func startServerProcess(t *testing.T, addr string, tr fastsse.Transport, epoch string) (string, func()) {
-	t.Helper()
+// close, no retry hint) and waits for it to exit. The process is killed at
+// the end of the test in any case. It may run on another goroutine than
+// the test's.
+func startServerProcess(t *testing.T, addr string, tr fastsse.Transport, epoch string) (string, func(), error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServerProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", serverEnv, addr, tr, epoch))
 	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
+	if err != nil {
+		return "", nil, err
+	}
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
 	var once sync.Once
 	kill := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
 	t.Cleanup(kill)
@@ -89,14 +94,15 @@ func startServerProcess(t *testing.T, addr string, tr fastsse.Transport, epoch s
 	}()
 	select {
 	case line := <-ready:
-		got, ok := strings.CutPrefix(line, "ready ")
-		require.True(t, ok, "server process: %q", line)
-		return got, kill
+		if got, ok := strings.CutPrefix(line, "ready "); ok {
+			return got, kill, nil
+		}
+		kill()
+		return "", nil, fmt.Errorf("server process: %q", line)
 	case <-time.After(waitFor):
 		kill()
-		t.Fatalf("the server process was not ready within %v", waitFor)
+		return "", nil, fmt.Errorf("the server process was not ready within %v", waitFor)
 	}
-	return "", nil
 }
 
 // TestKilledServer: the server process is killed mid-stream and, 300 ms
@@ -107,7 +113,8 @@ func startServerProcess(t *testing.T, addr string, tr fastsse.Transport, epoch s
 // process' events from the position the signal gave, without a gap.
 func TestKilledServer(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
-		addr, kill := startServerProcess(t, "127.0.0.1:0", tr, "a")
+		addr, kill, err := startServerProcess(t, "127.0.0.1:0", tr, "a")
+		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*waitFor)
 		defer cancel()
 		var gaps []string
@@ -136,7 +143,10 @@ func TestKilledServer(t *testing.T) {
 					kill()
 					restarted.Go(func() {
 						time.Sleep(300 * time.Millisecond)
-						startServerProcess(t, addr, tr, "b")
+						if _, _, err := startServerProcess(t, addr, tr, "b"); err != nil {
+							t.Errorf("restart on %s: %v", addr, err)
+							cancel()
+						}
 					})
 				}
 				continue
