@@ -32,6 +32,7 @@ bench:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendEvent$$' -fuzztime $(FUZZTIME) ./fastsse
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./fastsse/sseclient
 
 # Every module: each directory that holds a go.mod, found afresh on every run,
 # so that a module added later is linted too.

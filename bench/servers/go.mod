@@ -10,8 +10,11 @@ require (
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/lasse-go/lasse v0.0.0
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	gopkg.in/cenkalti/backoff.v1 v1.1.0 // indirect
 )
+
+replace github.com/lasse-go/lasse => ../..

@@ -2,14 +2,16 @@ module github.com/lasse-go/lasse/examples/e2e
 
 go 1.26.0
 
-require github.com/chromedp/chromedp v0.23.0
+require (
+	github.com/chromedp/chromedp v0.23.0
+	github.com/lasse-go/lasse v0.0.0
+)
 
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/fasthttp/router v1.5.4 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/lasse-go/lasse v0.0.0 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
 	github.com/savsgio/gotils v0.0.0-20240704082632-aef3928b8a38 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect

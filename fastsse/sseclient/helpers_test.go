@@ -1,0 +1,219 @@
+package sseclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lasse-go/lasse/fastsse"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+)
+
+// waitFor bounds every wait: the tests run with -race on a busy 2-core
+// machine.
+const waitFor = 15 * time.Second
+
+// gapType is fastsse's documented gap signal (see the package doc).
+const gapType = "lasse-gap"
+
+// transports is every fastsse transport the client is tested against; each
+// test ranges over it, with the transport's name as the subtest's. (A
+// transport served by net/http rather than fasthttp needs its own server
+// start in serve, and in TestHelperServerProcess.)
+var transports = []struct {
+	name string
+	tr   fastsse.Transport
+}{
+	{"stream", fastsse.TransportStream},
+	{"dense", fastsse.TransportDense},
+}
+
+// eachTransport runs f as one subtest per transport.
+func eachTransport(t *testing.T, f func(t *testing.T, tr fastsse.Transport)) {
+	for _, tc := range transports {
+		t.Run(tc.name, func(t *testing.T) { f(t, tc.tr) })
+	}
+}
+
+// feed is the test handler: Init resumes the stream in group (when set)
+// from the Last-Event-ID and answers the fastsse gap signal when it
+// cannot; init, when set, answers instead.
+type feed struct {
+	group *fastsse.Group
+	last  atomic.Pointer[string] // id of the latest published event
+	init  func(lastEventID string, req *fastsse.Request) fastsse.InitResult[struct{}]
+
+	mu      sync.Mutex
+	lastIDs []string // the Last-Event-ID of every Init, in order
+}
+
+func (f *feed) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.InitResult[struct{}] {
+	f.mu.Lock()
+	f.lastIDs = append(f.lastIDs, lastEventID)
+	f.mu.Unlock()
+	if f.init != nil {
+		return f.init(lastEventID, req)
+	}
+	if f.group == nil {
+		return fastsse.Open(struct{}{})
+	}
+	err := f.group.Resume(req.Conn(), lastEventID)
+	if errors.Is(err, fastsse.ErrReplayGap) && lastEventID != "" {
+		pos := ""
+		if p := f.last.Load(); p != nil {
+			pos = *p
+		}
+		return fastsse.Open(struct{}{}, fastsse.Event{Event: gapType, Data: lastEventID, ID: pos})
+	}
+	return fastsse.Open(struct{}{})
+}
+
+func (*feed) HandleNotify(any, struct{}) fastsse.Result[struct{}] { return fastsse.NoSend(struct{}{}) }
+func (*feed) HandleInfo(any, struct{}) fastsse.Result[struct{}]   { return fastsse.NoSend(struct{}{}) }
+func (*feed) HandleError(fastsse.Event, error, struct{}) struct{} { return struct{}{} }
+func (*feed) Terminate(error, struct{})                           {}
+func (f *feed) inits() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.lastIDs...)
+}
+
+// publish publishes n events, one every 'every', with ids prefix1,
+// prefix2, ...; it returns when done or when ctx ends.
+func (f *feed) publish(ctx context.Context, prefix string, n int, every time.Duration) {
+	for i := 1; i <= n; i++ {
+		id := prefix + strconv.Itoa(i)
+		if _, err := f.group.Publish(&fastsse.Event{ID: id, Data: "event " + id}); err != nil {
+			panic(err)
+		}
+		f.last.Store(&id)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+type quietLog struct{}
+
+func (quietLog) Printf(string, ...any) {}
+
+// server is a fasthttp server on 127.0.0.1:0 whose handler is the current
+// endpoint (swap replaces it, as a restarted instance would).
+type server struct {
+	url    string
+	srv    *fasthttp.Server
+	cur    atomic.Pointer[fastsse.Endpoint]
+	mu     sync.Mutex
+	eps    []*fastsse.Endpoint
+	served chan struct{}
+}
+
+// serve serves h on tr with opts until the test ends. other, when set,
+// answers the paths that are not /events.
+func serve(t *testing.T, h fastsse.Handler[struct{}], tr fastsse.Transport, opts fastsse.Options, other fasthttp.RequestHandler) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &server{url: "http://" + ln.Addr().String() + "/events", served: make(chan struct{})}
+	s.swap(t, h, tr, opts)
+	s.srv = &fasthttp.Server{Logger: quietLog{}, Handler: func(ctx *fasthttp.RequestCtx) {
+		if other != nil && string(ctx.Path()) != "/events" {
+			other(ctx)
+			return
+		}
+		s.cur.Load().ServeFastHTTP(ctx)
+	}}
+	go func() { _ = s.srv.Serve(ln); close(s.served) }()
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// swap makes a new endpoint for h the one that serves new requests, and
+// returns the one it replaces.
+func (s *server) swap(t *testing.T, h fastsse.Handler[struct{}], tr fastsse.Transport, opts fastsse.Options) *fastsse.Endpoint {
+	opts.Transport = tr
+	ep, err := fastsse.New(h, &opts)
+	require.NoError(t, err)
+	s.mu.Lock()
+	s.eps = append(s.eps, ep)
+	s.mu.Unlock()
+	return s.cur.Swap(ep)
+}
+
+func (s *server) stop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	s.mu.Lock()
+	eps := s.eps
+	s.mu.Unlock()
+	for _, ep := range eps {
+		if err := ep.Drain(ctx, 0); err != nil {
+			t.Errorf("Drain: %v", err)
+		}
+	}
+	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	<-s.served
+}
+
+// counter checks the ids of a feed's events: prefix1, prefix2, ... each
+// once, in order.
+type counter struct {
+	prefix string
+	next   int
+}
+
+func (c *counter) add(id string) error {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, c.prefix))
+	if err != nil || !strings.HasPrefix(id, c.prefix) {
+		return fmt.Errorf("id %q is not %s<n>", id, c.prefix)
+	}
+	if n != c.next+1 {
+		return fmt.Errorf("id %q after %s%d: a gap or a duplicate", id, c.prefix, c.next)
+	}
+	c.next = n
+	return nil
+}
+
+// conns counts the streams a client opened.
+type conns struct {
+	n     atomic.Int64
+	once  sync.Once
+	first chan struct{}
+	init  sync.Once
+}
+
+func (c *conns) ch() chan struct{} {
+	c.init.Do(func() { c.first = make(chan struct{}) })
+	return c.first
+}
+
+// hook is an OnConnect that counts.
+func (c *conns) hook() func(*http.Response) {
+	ch := c.ch()
+	return func(*http.Response) {
+		c.n.Add(1)
+		c.once.Do(func() { close(ch) })
+	}
+}
+
+// wait returns once the first stream is open (the client is then in the
+// group: Init ran before the answer's header was sent), or ctx ends.
+func (c *conns) wait(ctx context.Context) {
+	select {
+	case <-c.ch():
+	case <-ctx.Done():
+	}
+}
