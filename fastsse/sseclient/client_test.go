@@ -15,7 +15,6 @@ import (
 	"github.com/lasse-go/lasse/fastsse/sseclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fasthttp"
 )
 
 // fast is a client's backoff for tests: quick, jitter on.
@@ -178,9 +177,9 @@ func TestStatusStops(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				f := &feed{init: tc.init}
 				var others atomic.Int64
-				srv := serve(t, f, tr, fastsse.Options{}, func(ctx *fasthttp.RequestCtx) {
+				srv := serve(t, f, tr, fastsse.Options{}, func() string {
 					others.Add(1)
-					ctx.SetBodyString("hello")
+					return "hello"
 				})
 				ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 				defer cancel()

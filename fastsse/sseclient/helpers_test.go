@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -25,16 +26,27 @@ const waitFor = 15 * time.Second
 // gapType is fastsse's documented gap signal (see the package doc).
 const gapType = "lasse-gap"
 
+// viaHTTP stands, in these tests, for the net/http transport: the
+// endpoint's HTTPHandler on a net/http server (it is no Options.Transport).
+const viaHTTP = fastsse.Transport(255)
+
 // transports is every fastsse transport the client is tested against; each
-// test ranges over it, with the transport's name as the subtest's. (A
-// transport served by net/http rather than fasthttp needs its own server
-// start in serve, and in TestHelperServerProcess.)
+// test ranges over it, with the transport's name as the subtest's.
 var transports = []struct {
 	name string
 	tr   fastsse.Transport
 }{
 	{"stream", fastsse.TransportStream},
 	{"dense", fastsse.TransportDense},
+	{"http", viaHTTP},
+}
+
+// options returns opts on tr.
+func options(tr fastsse.Transport, opts fastsse.Options) *fastsse.Options {
+	if tr != viaHTTP {
+		opts.Transport = tr
+	}
+	return &opts
 }
 
 // eachTransport runs f as one subtest per transport.
@@ -108,11 +120,11 @@ type quietLog struct{}
 
 func (quietLog) Printf(string, ...any) {}
 
-// server is a fasthttp server on 127.0.0.1:0 whose handler is the current
-// endpoint (swap replaces it, as a restarted instance would).
+// server serves the current endpoint on 127.0.0.1:0 (swap replaces it, as
+// a restarted instance would), from fasthttp or, for viaHTTP, net/http.
 type server struct {
 	url    string
-	srv    *fasthttp.Server
+	stopFn func(ctx context.Context) error
 	cur    atomic.Pointer[fastsse.Endpoint]
 	mu     sync.Mutex
 	eps    []*fastsse.Endpoint
@@ -120,21 +132,35 @@ type server struct {
 }
 
 // serve serves h on tr with opts until the test ends. other, when set,
-// answers the paths that are not /events.
-func serve(t *testing.T, h fastsse.Handler[struct{}], tr fastsse.Transport, opts fastsse.Options, other fasthttp.RequestHandler) *server {
+// answers the paths that are not /events: 200, text/plain, its body.
+func serve(t *testing.T, h fastsse.Handler[struct{}], tr fastsse.Transport, opts fastsse.Options, other func() string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	s := &server{url: "http://" + ln.Addr().String() + "/events", served: make(chan struct{})}
 	s.swap(t, h, tr, opts)
-	s.srv = &fasthttp.Server{Logger: quietLog{}, Handler: func(ctx *fasthttp.RequestCtx) {
-		if other != nil && string(ctx.Path()) != "/events" {
-			other(ctx)
-			return
-		}
-		s.cur.Load().ServeFastHTTP(ctx)
-	}}
-	go func() { _ = s.srv.Serve(ln); close(s.served) }()
+	if tr == viaHTTP {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if other != nil && r.URL.Path != "/events" {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				_, _ = io.WriteString(w, other())
+				return
+			}
+			s.cur.Load().HTTPHandler().ServeHTTP(w, r)
+		})}
+		s.stopFn = srv.Shutdown
+		go func() { _ = srv.Serve(ln); close(s.served) }()
+	} else {
+		srv := &fasthttp.Server{Logger: quietLog{}, Handler: func(ctx *fasthttp.RequestCtx) {
+			if other != nil && string(ctx.Path()) != "/events" {
+				ctx.SetBodyString(other())
+				return
+			}
+			s.cur.Load().ServeFastHTTP(ctx)
+		}}
+		s.stopFn = srv.ShutdownWithContext
+		go func() { _ = srv.Serve(ln); close(s.served) }()
+	}
 	t.Cleanup(func() { s.stop(t) })
 	return s
 }
@@ -142,8 +168,7 @@ func serve(t *testing.T, h fastsse.Handler[struct{}], tr fastsse.Transport, opts
 // swap makes a new endpoint for h the one that serves new requests, and
 // returns the one it replaces.
 func (s *server) swap(t *testing.T, h fastsse.Handler[struct{}], tr fastsse.Transport, opts fastsse.Options) *fastsse.Endpoint {
-	opts.Transport = tr
-	ep, err := fastsse.New(h, &opts)
+	ep, err := fastsse.New(h, options(tr, opts))
 	require.NoError(t, err)
 	s.mu.Lock()
 	s.eps = append(s.eps, ep)
@@ -162,7 +187,7 @@ func (s *server) stop(t *testing.T) {
 			t.Errorf("Drain: %v", err)
 		}
 	}
-	if err := s.srv.ShutdownWithContext(ctx); err != nil {
+	if err := s.stopFn(ctx); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
 	<-s.served

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -46,7 +47,7 @@ func TestHelperServerProcess(t *testing.T) {
 		fail(err)
 	}
 	f := &feed{group: fastsse.NewGroup(&fastsse.GroupOptions{Replay: 10000})}
-	ep, err := fastsse.New(f, &fastsse.Options{Transport: fastsse.Transport(tr)})
+	ep, err := fastsse.New(f, options(fastsse.Transport(tr), fastsse.Options{}))
 	if err != nil {
 		fail(err)
 	}
@@ -54,7 +55,11 @@ func TestHelperServerProcess(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	go func() { _ = (&fasthttp.Server{Handler: ep.ServeFastHTTP, Logger: quietLog{}}).Serve(ln) }()
+	if fastsse.Transport(tr) == viaHTTP {
+		go func() { _ = (&http.Server{Handler: ep.HTTPHandler()}).Serve(ln) }()
+	} else {
+		go func() { _ = (&fasthttp.Server{Handler: ep.ServeFastHTTP, Logger: quietLog{}}).Serve(ln) }()
+	}
 	go f.publish(context.Background(), parts[2]+"-", 1<<30, 5*time.Millisecond)
 	fmt.Println("ready", ln.Addr())
 	time.Sleep(time.Minute)
