@@ -242,6 +242,10 @@ func (c *core) unregister(conn *Conn) {
 	}
 }
 
+// heartbeatTick is the longest the heartbeat wheel sleeps while streams are
+// open; see heartbeats.
+const heartbeatTick = 500 * time.Millisecond
+
 // shutWatch is the watcher of one server's shutdown signal.
 type shutWatch struct {
 	n    int           // open streams with this signal
@@ -290,16 +294,20 @@ func (c *core) awaitShutdown(done, stop <-chan struct{}) {
 // stream that has written nothing for a Heartbeat interval to write a
 // heartbeat, ends the streams whose MaxLifetime has come, and ends as slow
 // consumers those whose write has stalled for StallTimeout. It ticks at
-// the smallest of a quarter of Heartbeat, a twentieth of MaxLifetime and a
-// quarter of StallTimeout (each where set), so a heartbeat goes out
-// between 1 and 1.25 intervals after the last write, and it returns as
-// soon as no stream is open.
+// the smallest of heartbeatTick, a quarter of Heartbeat, a twentieth of
+// MaxLifetime and a quarter of StallTimeout (each where set), and returns
+// as soon as no stream is open.
+//
+// A heartbeat goes out at most one tick after it is due, and the stream
+// transport learns that a client left only then (the peek before it): at
+// the default 15 s heartbeat, a tick of a quarter of it let that take 18.75
+// s, past the promised interval + 1 s; heartbeatTick bounds it.
 func (c *core) heartbeats() {
 	hb := int64(c.opts.Heartbeat)
 	stall := int64(c.opts.StallTimeout)
 	tick := time.Duration(1<<63 - 1)
 	if hb > 0 {
-		tick = c.opts.Heartbeat / 4
+		tick = min(c.opts.Heartbeat/4, heartbeatTick)
 	}
 	if c.opts.MaxLifetime > 0 {
 		tick = min(tick, c.opts.MaxLifetime/20)
