@@ -83,6 +83,13 @@ func DialRaw(addr string, req []byte) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Handshake(nc, req)
+}
+
+// Handshake sends req on nc, a connection made by the caller (an in-memory
+// pipe, say), and reads the response head, within Wait. On error nc is
+// closed; otherwise the Client owns it.
+func Handshake(nc net.Conn, req []byte) (*Client, error) {
 	c := &Client{Conn: nc, br: bufio.NewReaderSize(nc, 4096), changed: make(chan struct{}, 1), done: make(chan struct{})}
 	_ = nc.SetDeadline(time.Now().Add(Wait))
 	// The request is written on a goroutine of its own: a server may answer
