@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/internal/leaktest"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -42,40 +41,28 @@ func TestFeedContract(t *testing.T) {
 		stopped <- serve.RunListener(ctx, ln, a.handler, serve.Options{Drain: []*fastsse.Endpoint{a.ep}})
 	}()
 	published := make(chan struct{})
-	client := &http.Client{Timeout: 10 * time.Second}
 	defer func() {
 		cancel()
 		<-published
 		require.NoError(t, <-stopped)
-		client.CloseIdleConnections()
 	}()
 
-	resp, err := client.Get("http://" + ln.Addr().String() + "/feed")
-	require.NoError(t, err)
-	defer resp.Body.Close()
+	c := ssetest.Dial(t, ln.Addr().String(), "GET", "/feed").Start()
+	require.Equal(t, 200, c.Status)
 	go func() { a.publish(ctx, 200, 100); close(published) }()
 
-	r := bufio.NewReader(resp.Body)
 	var prev int64
-	for n := 0; n < 20; {
-		line, err := r.ReadString('\n')
+	for range 20 {
+		ev := c.Event(t)
+		id, err := strconv.ParseInt(ev.ID, 10, 64)
 		require.NoError(t, err)
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case strings.HasPrefix(line, "id: "):
-			id, err := strconv.ParseInt(line[4:], 10, 64)
-			require.NoError(t, err)
-			if prev != 0 {
-				require.Equal(t, prev+1, id, "ids are consecutive")
-			}
-			prev = id
-		case strings.HasPrefix(line, "data: "):
-			data := line[6:]
-			require.Len(t, data, 100)
-			sent, err := strconv.ParseInt(data[:strings.IndexByte(data, ' ')], 10, 64)
-			require.NoError(t, err)
-			require.LessOrEqual(t, sent, time.Now().UnixNano())
-			n++
+		if prev != 0 {
+			require.Equal(t, prev+1, id, "ids are consecutive")
 		}
+		prev = id
+		require.Len(t, ev.Data, 100)
+		sent, err := strconv.ParseInt(ev.Data[:strings.IndexByte(ev.Data, ' ')], 10, 64)
+		require.NoError(t, err)
+		require.LessOrEqual(t, sent, time.Now().UnixNano())
 	}
 }
