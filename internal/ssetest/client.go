@@ -22,11 +22,13 @@ import (
 // its framing (ChunkedReader, Content-Length, or up to the close) and read
 // as an event stream by ssespec's parser.
 //
-// A Client reads either on the caller's goroutine (Next, NextEvent,
-// NextData, ReadAll: no goroutine of its own, for tests of many
-// connections; a read deadline is the caller's to set on Conn) or, after
-// Start, on a goroutine of its own (Event, Data, WaitRaw, End wait up to
-// Wait). Not safe for concurrent use but for that goroutine.
+// A Client reads either on the caller's goroutine (no goroutine of its own,
+// for tests of many connections) or, after Start, on a goroutine of its own.
+// Next, NextEvent and NextData return errors and, without Start, read with
+// whatever deadline the caller set on Conn; Event, Data, WaitRaw and End
+// fail the test after Wait either way (without Start, through a read
+// deadline they clear afterwards); ReadAll reads with a deadline of Wait.
+// Not safe for concurrent use but for that goroutine.
 type Client struct {
 	Conn   net.Conn
 	Status int    // the response's status code
@@ -396,10 +398,21 @@ func (c *Client) NextData() (string, error) {
 	return ev.Data, err
 }
 
+// bound gives a read on the caller's goroutine (no Start) a deadline of Wait,
+// for the methods that fail the test; the returned func clears it.
+func (c *Client) bound() func() {
+	if c.reading {
+		return func() {}
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(Wait))
+	return func() { _ = c.Conn.SetReadDeadline(time.Time{}) }
+}
+
 // Event returns the next dispatched event, failing the test when none comes
 // within Wait or the stream ends first.
 func (c *Client) Event(tb testing.TB) ssespec.Event {
 	tb.Helper()
+	defer c.bound()()
 	ev, err := c.NextEvent()
 	if err != nil {
 		tb.Fatalf("no next event (%v); raw so far %q", err, c.Raw())
@@ -417,6 +430,7 @@ func (c *Client) Data(tb testing.TB) string {
 // returns it all.
 func (c *Client) WaitRaw(tb testing.TB, n int) string {
 	tb.Helper()
+	defer c.bound()()
 	if _, err := c.await(func() bool { return len(c.raw) >= n }); err != nil {
 		tb.Fatalf("no %d bytes within %v; raw so far %q", n, Wait, c.Raw())
 	}
@@ -441,6 +455,7 @@ func (c *Client) Events() []ssespec.Event {
 // last chunk; or the close, for a body not chunked) or the read error.
 func (c *Client) End(tb testing.TB) error {
 	tb.Helper()
+	defer c.bound()()
 	if _, err := c.await(func() bool { return false }); err != nil {
 		tb.Fatalf("the stream did not end within %v; raw so far %q", Wait, c.Raw())
 	}
