@@ -8,11 +8,11 @@ ADDR ?= 127.0.0.1:8080
 .PHONY: test bench fuzz lint run loadtest loadtest-smoke
 
 # vet, then every package under the race detector in shuffled order; the fuzz
-# targets' seed corpora (testdata/fuzz) run as ordinary tests.
+# targets' seed corpora (testdata/fuzz) run as ordinary tests. Every behaviour
+# test ranges over internal/ssetest.Transports itself: one run covers them all.
 test:
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -count=1 -timeout 10m $$($(GO) list ./... | grep -v /failtest)
-	FASTSSE_TEST_TRANSPORT=dense $(GO) test -race -shuffle=on -count=1 -timeout 10m ./fastsse
 	# The zero-allocation gates build only without -race (the detector allocates).
 	$(GO) test -count=1 -run 'Allocs' ./fastsse ./loadtest
 	# The failure tests measure latency and timing: alone, with and without -race.

@@ -12,9 +12,11 @@ import (
 
 // ---- Without network: bare Conns (grpBareConn), queues read directly. ----
 
+// grpEndpoint is an endpoint for bare Conns: no stream runs, so the
+// transport does not come into these tests.
 func grpEndpoint(t *testing.T, opts *Options) *Endpoint {
 	t.Helper()
-	ep, err := New[int](&grpHandler{}, OnTestTransport(opts))
+	ep, err := New[int](&grpHandler{}, opts)
 	require.NoError(t, err)
 	return ep
 }

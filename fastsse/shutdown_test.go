@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssespec"
 	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -47,7 +48,7 @@ func TestShutdownEndsAllStreams(t *testing.T) {
 				assert.NoError(t, err, "stream %d ends with its final chunk", i)
 				// The last frame is a retry hint of 100–150% of 3 s (Options.Retry
 				// unset), so that clients do not all come back at once; no event.
-				var sp fastsse.SpecParser
+				var sp ssespec.Parser
 				assert.Empty(t, sp.Feed([]byte(raw)), "stream %d: %q", i, raw)
 				assert.False(t, sp.Pending())
 				if assert.True(t, sp.HasRetry, "stream %d: %q", i, raw) {

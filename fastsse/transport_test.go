@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssespec"
 	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,7 +112,7 @@ func TestHTTP10GetsCloseDelimitedBody(t *testing.T) {
 			}()
 			body, err := c.ReadAll()
 			require.NoError(t, err, "the body ends with the connection")
-			got := fastsse.ParseAll([]byte(body))
+			got := ssespec.ParseAll([]byte(body))
 			require.Len(t, got, len(evs))
 			for i, ev := range got {
 				require.Equal(t, evs[i].ID, ev.ID)

@@ -1,16 +1,14 @@
 package router_test
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	frouter "github.com/fasthttp/router"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/internal/leaktest"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/lasse-go/lasse/router"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,56 +35,41 @@ func (echoRoute) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 }
 func (echoRoute) Terminate(error, struct{}) {}
 
-func serve(t *testing.T, h fasthttp.RequestHandler) string {
+// serve serves h on a fasthttp server on loopback and returns its base URL;
+// the endpoints are drained at cleanup.
+func serve(t *testing.T, h fasthttp.RequestHandler, eps ...*fastsse.Endpoint) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &fasthttp.Server{Handler: h}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		http.DefaultClient.CloseIdleConnections()
-		require.NoError(t, srv.Shutdown())
-		<-done
-	})
-	return "http://" + ln.Addr().String()
-}
-
-// firstData reads the stream up to its first data line.
-func firstData(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			return v
-		}
-	}
-	t.Fatalf("no data line: %v", sc.Err())
-	return ""
+	s := ssetest.ServeFastHTTP(t, h)
+	s.DrainAtCleanup(eps...)
+	return "http://" + s.Addr
 }
 
 func TestMountOptionalParam(t *testing.T) {
-	ep, err := fastsse.New[struct{}](echoRoute{}, &fastsse.Options{Heartbeat: -1})
-	require.NoError(t, err)
-	r := frouter.New()
-	router.Mount(r, "/your/{route?}", ep)
-	base := serve(t, r.Handler)
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			ep := ssetest.New[struct{}](t, tr, echoRoute{}, &fastsse.Options{Heartbeat: -1})
+			r := frouter.New()
+			router.Mount(r, "/your/{route?}", ep)
+			addr := strings.TrimPrefix(serve(t, r.Handler, ep), "http://")
 
-	for path, want := range map[string]string{
-		"/your":       "route= path=/your",
-		"/your/stuff": "route=stuff path=/your/stuff",
-	} {
-		t.Run(path, func(t *testing.T) {
-			client := &http.Client{Timeout: 5 * time.Second}
-			resp, err := client.Get(base + path)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			assert.Equal(t, http.StatusOK, resp.StatusCode)
-			assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-			assert.Equal(t, want, firstData(t, resp))
+			for path, want := range map[string]string{
+				"/your":       "route= path=/your",
+				"/your/stuff": "route=stuff path=/your/stuff",
+			} {
+				t.Run(path, func(t *testing.T) {
+					c := ssetest.Dial(t, addr, "GET", path).Start()
+					assert.Equal(t, http.StatusOK, c.Status)
+					assert.Equal(t, "text/event-stream", c.Header("Content-Type"))
+					assert.Equal(t, want, c.Data(t))
+				})
+			}
 		})
 	}
 }
+
+// noKeepAlive is a net/http client that leaves no idle connection behind.
+var noKeepAlive = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: ssetest.Wait}
 
 // The 405 through the router is the endpoint's own, the same as without one.
 func TestMountMethodNotAllowedMatchesPlainHandler(t *testing.T) {
@@ -94,7 +77,7 @@ func TestMountMethodNotAllowedMatchesPlainHandler(t *testing.T) {
 	require.NoError(t, err)
 	r := frouter.New()
 	router.Mount(r, "/your/{route?}", ep)
-	routed := serve(t, r.Handler)
+	routed := serve(t, r.Handler, ep)
 	plain := serve(t, ep.ServeFastHTTP)
 
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead, http.MethodOptions} {
@@ -103,7 +86,7 @@ func TestMountMethodNotAllowedMatchesPlainHandler(t *testing.T) {
 			for i, base := range []string{routed + "/your/x", plain + "/your/x"} {
 				req, err := http.NewRequest(method, base, strings.NewReader(""))
 				require.NoError(t, err)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := noKeepAlive.Do(req)
 				require.NoError(t, err)
 				resp.Body.Close()
 				got[i] = resp
@@ -123,8 +106,6 @@ func TestMountUnmatchedPath(t *testing.T) {
 	r := frouter.New()
 	router.Mount(r, "/your/{route?}", ep)
 	base := serve(t, r.Handler)
-	resp, err := http.Get(base + "/other")
-	require.NoError(t, err)
-	resp.Body.Close()
+	resp, _ := ssetest.Get(t, "GET", base+"/other")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 }

@@ -1,12 +1,11 @@
 // The peer servers honour the feed contract of examples/feed: each is built,
-// started on 127.0.0.1:0, read by a plain HTTP client, and stopped with
+// started on 127.0.0.1:0, read by internal/ssetest's client, and stopped with
 // SIGTERM.
 package servers_test
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lasse-go/lasse/internal/ssetest"
 )
 
 var servers = []string{"rawstream", "gosse", "r3labs"}
@@ -126,68 +127,18 @@ func start(t *testing.T, bin string, args ...string) string {
 	return ""
 }
 
-type event struct {
-	id   string
-	data string
-}
-
-// reader is a minimal event-stream parser: it yields events and comments.
-type reader struct {
-	r        *bufio.Reader
-	comments int
-}
-
-func (rd *reader) next() (event, error) {
-	var ev event
-	var data []string
-	seen := false
-	for {
-		line, err := rd.r.ReadString('\n')
-		if err != nil {
-			return ev, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if seen {
-				ev.data = strings.Join(data, "\n")
-				return ev, nil
-			}
-		case strings.HasPrefix(line, ":"):
-			rd.comments++
-		default:
-			name, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch name {
-			case "id":
-				ev.id = value
-			case "data":
-				data = append(data, value)
-				seen = true
-			}
-		}
-	}
-}
-
-func open(t *testing.T, ctx context.Context, addr string) *reader {
+// open opens the feed on addr with ssetest's client, which reads it as an
+// EventSource would, on a goroutine of its own.
+func open(t *testing.T, addr string) *ssetest.Client {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/feed", nil)
-	if err != nil {
-		t.Fatal(err)
+	c := ssetest.Dial(t, addr, "GET", "/feed").Start()
+	if c.Status != http.StatusOK {
+		t.Fatalf("status %d", c.Status)
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Body.Close() })
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", res.StatusCode)
-	}
-	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+	if ct := c.Header("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	return &reader{r: bufio.NewReader(res.Body)}
+	return c
 }
 
 func TestContract(t *testing.T) {
@@ -196,34 +147,32 @@ func TestContract(t *testing.T) {
 	for _, name := range servers {
 		t.Run(name, func(t *testing.T) {
 			addr := start(t, filepath.Join(dir, name), "-addr", "127.0.0.1:0", "-rate", "50", "-size", strconv.Itoa(size), "-heartbeat", "50ms")
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			rd := open(t, ctx, addr)
+			c := open(t, addr)
 			began := time.Now().UnixNano()
 			var prev uint64
 			for i := range 2 {
-				ev, err := rd.next()
-				if err != nil {
-					t.Fatalf("event %d: %v", i, err)
-				}
-				id, err := strconv.ParseUint(ev.id, 10, 64)
+				ev := c.Event(t)
+				id, err := strconv.ParseUint(ev.ID, 10, 64)
 				if err != nil || id == 0 {
-					t.Fatalf("event %d: id %q is not a positive number", i, ev.id)
+					t.Fatalf("event %d: id %q is not a positive number", i, ev.ID)
 				}
 				if i == 1 && id != prev+1 {
 					t.Fatalf("ids %d then %d: want consecutive", prev, id)
 				}
 				prev = id
-				checkData(t, ev.data, size, began-int64(time.Second))
+				checkData(t, ev.Data, size, began-int64(time.Second))
 			}
 			// The heartbeat has been going on between events.
 			deadline := time.Now().Add(5 * time.Second)
-			for rd.comments == 0 && time.Now().Before(deadline) {
-				if _, err := rd.next(); err != nil {
+			beat := false
+			for !beat && time.Now().Before(deadline) {
+				bl, err := c.Next()
+				if err != nil {
 					t.Fatal(err)
 				}
+				beat = len(bl.Comments) > 0
 			}
-			if rd.comments == 0 {
+			if !beat {
 				t.Error("no heartbeat comment within 5 s at -heartbeat 50ms")
 			}
 		})
@@ -236,15 +185,14 @@ func TestSilentFeed(t *testing.T) {
 	for _, name := range servers {
 		t.Run(name, func(t *testing.T) {
 			addr := start(t, filepath.Join(dir, name), "-addr", "127.0.0.1:0", "-rate", "0", "-heartbeat", "-1s")
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			rd := open(t, ctx, addr) // fails unless the header came before the timeout
-			ev, err := rd.next()
-			if err == nil {
-				t.Fatalf("an event on a silent feed: %+v", ev)
+			start := time.Now()
+			c := open(t, addr)
+			if took := time.Since(start); took > time.Second {
+				t.Fatalf("the response header took %v", took)
 			}
-			if rd.comments != 0 {
-				t.Errorf("%d comments with heartbeats off", rd.comments)
+			time.Sleep(time.Second)
+			if raw := c.Raw(); raw != "" {
+				t.Fatalf("%q on a silent feed with heartbeats off", raw)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/fastsse/sseclient"
 	"github.com/lasse-go/lasse/internal/leaktest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/internal/leaktest"
+	"github.com/lasse-go/lasse/internal/ssespec"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -53,52 +54,40 @@ func (s *newsServer) post(t *testing.T, query, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// event is one event as the stream carries it, fields in order.
-type event []string
-
-// stream opens GET /news with lastID (as the header) and returns a function
-// reading the next event's lines.
-func (s *newsServer) stream(t *testing.T, lastID string) func() event {
+// stream opens GET /news with lastID (as the header) and reads it with
+// ssetest's client: what an EventSource sees.
+func (s *newsServer) stream(t *testing.T, lastID string) *ssetest.Client {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.base+"/news", nil)
+	var header []string
 	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
+		header = []string{"Last-Event-ID", lastID}
 	}
-	resp, err := s.client.Do(req)
-	require.NoError(t, err)
-	t.Cleanup(func() { resp.Body.Close() })
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	r := bufio.NewReader(resp.Body)
-	return func() event {
-		var ev event
-		for {
-			line, err := r.ReadString('\n')
-			require.NoError(t, err)
-			if line == "\n" {
-				if len(ev) == 0 {
-					continue // a heartbeat's blank line
-				}
-				return ev
-			}
-			if strings.HasPrefix(line, ":") {
-				continue
-			}
-			ev = append(ev, strings.TrimSuffix(line, "\n"))
-		}
+	c := ssetest.Dial(t, strings.TrimPrefix(s.base, "http://"), "GET", "/news", header...).Start()
+	require.Equal(t, http.StatusOK, c.Status)
+	return c
+}
+
+// ev is an event as the client dispatches it, with the id its block set.
+func ev(id, typ, data string) ssespec.Event {
+	if typ == "" {
+		typ = "message"
 	}
+	return ssespec.Event{ID: id, IDSet: true, Type: typ, Data: data}
 }
 
 func TestNewsPublishAndStream(t *testing.T) {
 	s := startNews(t, 100)
-	next := s.stream(t, "")
+	c := s.stream(t, "")
 	code, id := s.post(t, "?event=update", "crlf\r\nlone cr\rnon-ascii: héllo ✓")
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "1", id)
-	assert.Equal(t, event{"id: 1", "event: update", "data: crlf", "data: lone cr", "data: non-ascii: héllo ✓"}, next())
+	assert.Equal(t, ev("1", "update", "crlf\nlone cr\nnon-ascii: héllo ✓"), c.Event(t))
+	assert.Contains(t, c.Raw(), "id: 1\nevent: update\ndata: crlf\ndata: lone cr\ndata: non-ascii: héllo ✓\n\n",
+		"one data line per line, each break an LF")
 
 	code, id = s.post(t, "", "")
 	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, event{"id: " + id, "data: "}, next(), "an empty body is an empty message")
+	assert.Equal(t, ev(id, "", ""), c.Event(t), "an empty body is an empty message")
 }
 
 func TestNewsRefusesInjection(t *testing.T) {
@@ -114,11 +103,11 @@ func TestNewsReplayAfterLastEventID(t *testing.T) {
 		code, _ := s.post(t, "", d)
 		require.Equal(t, http.StatusOK, code)
 	}
-	next := s.stream(t, "1")
-	assert.Equal(t, event{"id: 2", "data: two"}, next())
-	assert.Equal(t, event{"id: 3", "data: three"}, next())
+	c := s.stream(t, "1")
+	assert.Equal(t, ev("2", "", "two"), c.Event(t))
+	assert.Equal(t, ev("3", "", "three"), c.Event(t))
 	_, id := s.post(t, "", "four")
-	assert.Equal(t, event{"id: " + id, "data: four"}, next(), "live after replay")
+	assert.Equal(t, ev(id, "", "four"), c.Event(t), "live after replay")
 }
 
 func TestNewsGapWhenIDIsGone(t *testing.T) {
@@ -126,10 +115,8 @@ func TestNewsGapWhenIDIsGone(t *testing.T) {
 	for _, d := range []string{"one", "two", "three", "four"} {
 		s.post(t, "", d)
 	}
-	next := s.stream(t, "1") // the ring keeps 3 and 4 only
-	ev := next()
-	require.Len(t, ev, 2)
-	assert.Equal(t, "event: gap", ev[0])
+	c := s.stream(t, "1") // the ring keeps 3 and 4 only
+	assert.Equal(t, "gap", c.Event(t).Type)
 	_, id := s.post(t, "", "five")
-	assert.Equal(t, event{"id: " + id, "data: five"}, next())
+	assert.Equal(t, ev(id, "", "five"), c.Event(t))
 }

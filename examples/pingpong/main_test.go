@@ -1,17 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/internal/leaktest"
+	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,39 +38,32 @@ func TestPingPong(t *testing.T) {
 	require.Contains(t, string(body), "new EventSource('/pong')")
 
 	const streams = 3
-	readers := make([]*bufio.Reader, streams)
-	for i := range readers {
-		resp, err := client.Get(base + "/pong")
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-		readers[i] = bufio.NewReader(resp.Body)
+	addr := ln.Addr().String()
+	clients := make([]*ssetest.Client, streams)
+	for i := range clients {
+		clients[i] = ssetest.Dial(t, addr, "GET", "/pong").Start()
+		require.Equal(t, "text/event-stream", clients[i].Header("Content-Type"))
 	}
 	// Every stream has joined once Init returned, before the headers came.
-	for _, method := range []string{http.MethodPost, http.MethodGet} {
+	for round, method := range []string{http.MethodPost, http.MethodGet} {
 		req, _ := http.NewRequest(method, base+"/ping", nil)
 		resp, err := client.Do(req)
 		require.NoError(t, err)
 		ack, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.Equal(t, "ack", string(ack))
-		for _, r := range readers {
-			line, err := r.ReadString('\n')
-			require.NoError(t, err)
-			require.Equal(t, "data: pong\n", line)
-			blank, err := r.ReadString('\n')
-			require.NoError(t, err)
-			require.Equal(t, "\n", blank)
+		for _, c := range clients {
+			require.Equal(t, "pong", c.Data(t))
+			require.Equal(t, strings.Repeat("data: pong\n\n", round+1), c.Raw())
 		}
 	}
 
 	// Shutdown ends the open streams: each gets a retry hint, then its body
-	// reaches a clean EOF (the final chunk).
+	// ends cleanly (the final chunk).
 	cancel()
-	for _, r := range readers {
-		rest, err := io.ReadAll(r)
-		require.NoError(t, err)
-		require.Regexp(t, `^retry: \d+\n\n$`, string(rest))
+	for _, c := range clients {
+		require.NoError(t, c.End(t))
+		require.Regexp(t, `^(data: pong\n\n){2}retry: \d+\n\n$`, c.Raw())
 	}
 	require.NoError(t, <-stopped)
 	client.CloseIdleConnections()

@@ -22,11 +22,13 @@ import (
 // its framing (ChunkedReader, Content-Length, or up to the close) and read
 // as an event stream by ssespec's parser.
 //
-// A Client reads either on the caller's goroutine (Next, NextEvent,
-// NextData, ReadAll: no goroutine of its own, for tests of many
-// connections; a read deadline is the caller's to set on Conn) or, after
-// Start, on a goroutine of its own (Event, Data, WaitRaw, End wait up to
-// Wait). Not safe for concurrent use but for that goroutine.
+// A Client reads either on the caller's goroutine (no goroutine of its own,
+// for tests of many connections) or, after Start, on a goroutine of its own.
+// Next, NextEvent and NextData return errors and, without Start, read with
+// whatever deadline the caller set on Conn; Event, Data, WaitRaw and End
+// fail the test after Wait either way (without Start, through a read
+// deadline they clear afterwards); ReadAll reads with a deadline of Wait.
+// Not safe for concurrent use but for that goroutine.
 type Client struct {
 	Conn   net.Conn
 	Status int    // the response's status code
@@ -34,10 +36,13 @@ type Client struct {
 	Head   string // the status line and header lines as received, CRLFs included
 
 	br      *bufio.Reader
+	buf     []byte // the reads' buffer on the caller's goroutine
 	body    io.Reader
 	chunked *ChunkedReader // nil when the body is not chunked
 
 	reading bool
+	lean    bool // see Lean
+	collect bool // a lean client keeps raw bytes: ReadAll runs
 	mu      sync.Mutex
 	parser  ssespec.Parser
 	raw     []byte          // the body read so far: the event stream's bytes
@@ -83,7 +88,16 @@ func DialRaw(addr string, req []byte) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{Conn: nc, br: bufio.NewReaderSize(nc, 4096), changed: make(chan struct{}, 1), done: make(chan struct{})}
+	return Handshake(nc, req)
+}
+
+// Handshake sends req on nc, a connection made by the caller (an in-memory
+// pipe, say), and reads the response head, within Wait. On error nc is
+// closed; otherwise the Client owns it.
+func Handshake(nc net.Conn, req []byte) (*Client, error) {
+	// Small buffers: a test may hold thousands of clients, and measure the
+	// process's memory. Bigger reads go past them.
+	c := &Client{Conn: nc, br: bufio.NewReaderSize(nc, 512), changed: make(chan struct{}, 1), done: make(chan struct{})}
 	_ = nc.SetDeadline(time.Now().Add(Wait))
 	// The request is written on a goroutine of its own: a server may answer
 	// (and close) before it has read all of a big one.
@@ -103,8 +117,8 @@ func DialRaw(addr string, req []byte) (*Client, error) {
 }
 
 // DialMany opens n streams (GET target) to addr, a few at a time, and reads
-// their response heads, failing the test unless every one is 200. No
-// goroutine reads them; they are closed at cleanup.
+// their response heads, failing the test unless every one is 200. They are
+// Lean, and no goroutine reads them; they are closed at cleanup.
 func DialMany(tb testing.TB, addr, target string, n int) []*Client {
 	tb.Helper()
 	clients := make([]*Client, n)
@@ -114,7 +128,9 @@ func DialMany(tb testing.TB, addr, target string, n int) []*Client {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				clients[i], errs[i] = DialRaw(addr, Request("GET", target))
+				if clients[i], errs[i] = DialRaw(addr, Request("GET", target)); errs[i] == nil {
+					clients[i].Lean()
+				}
 			}
 		})
 	}
@@ -253,10 +269,12 @@ func (c *Client) fill(buf []byte) {
 	n, err := c.body.Read(buf)
 	c.mu.Lock()
 	if n > 0 {
-		c.raw = append(c.raw, buf[:n]...)
+		if !c.lean || c.collect {
+			c.raw = append(c.raw, buf[:n]...)
+		}
 		for _, bl := range c.parser.FeedBlocks(buf[:n]) {
 			c.blocks = append(c.blocks, bl)
-			if bl.Dispatched {
+			if bl.Dispatched && !c.lean {
 				c.events = append(c.events, bl.Event)
 			}
 		}
@@ -271,6 +289,27 @@ func (c *Client) fill(buf []byte) {
 	select {
 	case c.changed <- struct{}{}:
 	default:
+	}
+}
+
+// Lean makes c keep only what it has not returned yet: Raw is empty but
+// during ReadAll, Events has only the events not consumed yet, and Next and
+// NextEvent share one cursor (NextEvent drops the blocks it skips). For
+// tests of many connections that measure the process's memory; DialMany's
+// clients are lean. Call it before reading.
+func (c *Client) Lean() *Client {
+	c.lean = true
+	return c
+}
+
+// forget drops, on a lean client, the blocks already returned; c.mu held.
+func (c *Client) forget() {
+	if !c.lean {
+		return
+	}
+	c.blocks[c.next-1] = ssespec.Block{} // let its strings go
+	if c.next == len(c.blocks) {
+		c.blocks, c.next = c.blocks[:0], 0
 	}
 }
 
@@ -310,7 +349,6 @@ var errTimeout = errors.New("ssetest: nothing within the wait")
 // held.
 func (c *Client) await(cond func() bool) (bool, error) {
 	var deadline <-chan time.Time
-	var buf []byte
 	for {
 		c.mu.Lock()
 		ok, ended := cond(), c.ended
@@ -319,10 +357,10 @@ func (c *Client) await(cond func() bool) (bool, error) {
 			return ok, nil
 		}
 		if !c.reading {
-			if buf == nil {
-				buf = make([]byte, 4096)
+			if c.buf == nil {
+				c.buf = make([]byte, 512)
 			}
-			c.fill(buf)
+			c.fill(c.buf)
 			continue
 		}
 		if deadline == nil {
@@ -363,12 +401,21 @@ func (c *Client) Next() (ssespec.Block, error) {
 	defer c.mu.Unlock()
 	bl := c.blocks[c.next]
 	c.next++
+	c.forget()
 	return bl, nil
 }
 
 // NextEvent returns the next dispatched event, skipping heartbeats and
 // retry hints. It and Event share one cursor, apart from Next's.
 func (c *Client) NextEvent() (ssespec.Event, error) {
+	if c.lean {
+		for {
+			bl, err := c.Next()
+			if err != nil || bl.Dispatched {
+				return bl.Event, err
+			}
+		}
+	}
 	ok, err := c.await(func() bool { return c.nextEv < len(c.events) })
 	if err != nil {
 		return ssespec.Event{}, err
@@ -389,10 +436,21 @@ func (c *Client) NextData() (string, error) {
 	return ev.Data, err
 }
 
+// bound gives a read on the caller's goroutine (no Start) a deadline of Wait,
+// for the methods that fail the test; the returned func clears it.
+func (c *Client) bound() func() {
+	if c.reading {
+		return func() {}
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(Wait))
+	return func() { _ = c.Conn.SetReadDeadline(time.Time{}) }
+}
+
 // Event returns the next dispatched event, failing the test when none comes
 // within Wait or the stream ends first.
 func (c *Client) Event(tb testing.TB) ssespec.Event {
 	tb.Helper()
+	defer c.bound()()
 	ev, err := c.NextEvent()
 	if err != nil {
 		tb.Fatalf("no next event (%v); raw so far %q", err, c.Raw())
@@ -410,6 +468,7 @@ func (c *Client) Data(tb testing.TB) string {
 // returns it all.
 func (c *Client) WaitRaw(tb testing.TB, n int) string {
 	tb.Helper()
+	defer c.bound()()
 	if _, err := c.await(func() bool { return len(c.raw) >= n }); err != nil {
 		tb.Fatalf("no %d bytes within %v; raw so far %q", n, Wait, c.Raw())
 	}
@@ -427,6 +486,15 @@ func (c *Client) Raw() string {
 func (c *Client) Events() []ssespec.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.lean {
+		var evs []ssespec.Event
+		for _, bl := range c.blocks[c.next:] {
+			if bl.Dispatched {
+				evs = append(evs, bl.Event)
+			}
+		}
+		return evs
+	}
 	return append([]ssespec.Event(nil), c.events...)
 }
 
@@ -434,6 +502,7 @@ func (c *Client) Events() []ssespec.Event {
 // last chunk; or the close, for a body not chunked) or the read error.
 func (c *Client) End(tb testing.TB) error {
 	tb.Helper()
+	defer c.bound()()
 	if _, err := c.await(func() bool { return false }); err != nil {
 		tb.Fatalf("the stream did not end within %v; raw so far %q", Wait, c.Raw())
 	}
@@ -443,10 +512,13 @@ func (c *Client) End(tb testing.TB) error {
 }
 
 // ReadAll reads the rest of the body on the caller's goroutine, with a read
-// deadline of Wait, and returns all of it (from the start) with nil for a
-// clean end.
+// deadline of Wait, and returns all of it (from the start; on a lean
+// client, from the call) with nil for a clean end.
 func (c *Client) ReadAll() (string, error) {
 	_ = c.Conn.SetReadDeadline(time.Now().Add(Wait))
+	c.mu.Lock()
+	c.collect = true
+	c.mu.Unlock()
 	_, _ = c.await(func() bool { return false })
 	c.mu.Lock()
 	defer c.mu.Unlock()

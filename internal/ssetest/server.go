@@ -68,19 +68,29 @@ func ServeFastHTTPOn(tb testing.TB, ln net.Listener, h fasthttp.RequestHandler) 
 
 func serveFastHTTPConfig(tb testing.TB, ln net.Listener, h fasthttp.RequestHandler, cfg Config) *Server {
 	tb.Helper()
-	s := &Server{
-		Addr: ln.Addr().String(),
-		Srv: &fasthttp.Server{Handler: h, ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout,
-			KeepHijackedConns: cfg.KeepHijackedConns},
-		ln:   ln,
-		done: make(chan struct{}),
-	}
-	s.log.tb = tb
-	s.Srv.Logger = &s.log
-	s.shutdown = s.Srv.ShutdownWithContext
-	go func() { _ = s.Srv.Serve(ln); close(s.done) }()
-	tb.Cleanup(func() { s.cleanup(tb) })
+	s := newServer(tb, ln)
+	s.Srv = &fasthttp.Server{Handler: h, ReadTimeout: cfg.ReadTimeout, IdleTimeout: cfg.IdleTimeout,
+		KeepHijackedConns: cfg.KeepHijackedConns, Logger: &s.log}
+	s.start(tb, s.Srv.Serve, s.Srv.ShutdownWithContext)
 	return s
+}
+
+// newServer is a Server for ln, not serving yet: give its log to the
+// server's logger, then start it. A server of another kind (net/http's
+// Serve and Shutdown, with an ErrorLog that prints to s.log) starts the
+// same way.
+func newServer(tb testing.TB, ln net.Listener) *Server {
+	s := &Server{Addr: ln.Addr().String(), ln: ln, done: make(chan struct{})}
+	s.log.tb = tb
+	return s
+}
+
+// start runs serve(ln) on a goroutine of its own until shutdown, which must
+// make serve return, and registers the cleanup: drain, then shutdown.
+func (s *Server) start(tb testing.TB, serve func(net.Listener) error, shutdown func(context.Context) error) {
+	s.shutdown = shutdown
+	go func() { _ = serve(s.ln); close(s.done) }()
+	tb.Cleanup(func() { s.cleanup(tb) })
 }
 
 // DrainAtCleanup has the endpoints drained, at once, before the server is

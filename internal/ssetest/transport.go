@@ -46,7 +46,10 @@ type Config struct {
 var ExamplesConfig = Config{ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 
 // Transports are the transports every behaviour test runs on: "stream" and,
-// where it is supported (Linux), "dense".
+// where it is supported (Linux), "dense". A transport served from an
+// http.Handler on net/http's server needs an entry whose ServeWith builds
+// that server (newServer, then start with its Serve and Shutdown): nothing
+// else in a test changes.
 var Transports = []Transport{
 	{Name: "stream", Set: func(o *fastsse.Options) { o.Transport = fastsse.TransportStream }, ServeWith: serveFastHTTP},
 }
