@@ -1,7 +1,7 @@
 package fastsse
 
 import (
-	"strconv"
+	"errors"
 	"sync"
 )
 
@@ -15,6 +15,15 @@ import (
 // policy apply to it alone. The zero Group is ready to use, without replay;
 // NewGroup makes one that keeps events for Resume. A Group is safe for
 // concurrent use.
+//
+// Event ids. A Group that keeps replay numbers its events itself: the id of
+// each is EPOCH-SEQ, where SEQ is its position (1, 2, 3, ... in decimal)
+// and EPOCH names the store's sequence. The in-memory ring's epoch is 8
+// random characters of [0-9a-v], drawn anew for every ring, so it differs
+// between groups, processes and restarts: "k3x9q2mz-42". Resume reads a
+// Last-Event-ID of another epoch, one not of this form, or one ahead of the
+// group's position as a gap (ErrReplayGap), never as a place in its own
+// sequence. Treat ids as opaque strings.
 type Group struct {
 	// mu orders Publish against Publish and against Resume: an event is
 	// stored and queued to the members in one step, so a resuming connection
@@ -26,7 +35,8 @@ type Group struct {
 	// joins again reuses its hook rather than adding one per Join.
 	hooked map[*Conn]struct{}
 	store  ReplayStore
-	seq    uint64 // ids assigned by Publish
+	epoch  string // the store's epoch
+	seq    uint64 // the position of the newest event published
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -35,8 +45,12 @@ type GroupOptions struct {
 	// keeps for Resume. Default 0: none (Resume then reports ErrReplayGap for
 	// any id).
 	Replay int
-	// Store, when set, keeps events instead of the in-memory ring (Replay is
-	// then ignored): back it with a database to resume across restarts.
+	// ReplayBytes bounds the ring in bytes as well: it keeps the latest
+	// events whose encoded frames fit in it. Default DefaultReplayBytes.
+	ReplayBytes int
+	// Store, when set, keeps events instead of the in-memory ring (Replay
+	// and ReplayBytes are then ignored): back it with a database to resume
+	// across restarts.
 	Store ReplayStore
 }
 
@@ -49,8 +63,11 @@ func NewGroup(opts *GroupOptions) *Group {
 		case opts.Store != nil:
 			g.store = opts.Store
 		case opts.Replay > 0:
-			g.store = NewReplayRing(opts.Replay)
+			g.store = NewReplayRing(opts.Replay, opts.ReplayBytes)
 		}
+	}
+	if g.store != nil {
+		g.epoch, g.seq = g.store.Position()
 	}
 	return g
 }
@@ -98,14 +115,14 @@ func (g *Group) joinLocked(c *Conn) error {
 // and live events, however Publish races it. Call it from Init with Init's
 // lastEventID.
 //
-// An empty lastEventID just joins. When lastEventID is not in the store
-// (unknown, or older than what the store keeps), c joins with nothing
-// replayed and Resume returns ErrReplayGap: the client may have missed
-// events, so tell it (an initial event, say) and let it resynchronise.
-// Resume returns ErrClosed, not joining c, if c's stream has ended. For a
-// member, Resume is Join: it replays nothing. Should c's queue be full
-// (Resume is meant for Init, before anything can fill it), Resume returns
-// ErrQueueFull and c stays joined without the replay.
+// An empty lastEventID just joins. When the store does not hold everything
+// after lastEventID (unknown, of another epoch, or older than what the
+// store keeps), c joins with nothing replayed, Resume queues a GapEvent for
+// it (before any live event) and returns ErrReplayGap: the client may have
+// missed events. Resume returns ErrClosed, not joining c, if c's stream has
+// ended. For a member, Resume is Join: it replays nothing. Should c's queue
+// be full (Resume is meant for Init, before anything can fill it), Resume
+// returns ErrQueueFull and c stays joined without the replay.
 func (g *Group) Resume(c *Conn, lastEventID string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -117,22 +134,35 @@ func (g *Group) Resume(c *Conn, lastEventID string) error {
 	if err := g.joinLocked(c); err != nil {
 		return err
 	}
-	if g.store == nil {
-		return ErrReplayGap
+	epoch, after, ok := parseID(lastEventID)
+	if g.store == nil || !ok || epoch != g.epoch || after > g.seq ||
+		!g.store.Read(after, func(uint64, *Frame) bool { return false }) {
+		return g.gapLocked(c, lastEventID)
+	}
+	if after == g.seq {
+		return nil
 	}
 	// The replay goes into the queue as one frame, so a long replay is not
 	// cut by the queue's bound.
 	var replay []byte
-	found := g.store.Since(lastEventID, func(f *Frame) {
+	g.store.Read(after, func(_ uint64, f *Frame) bool {
 		replay = append(replay, f.Bytes()...)
+		return true
 	})
-	if !found {
-		return ErrReplayGap
+	return c.pushReplay(&Frame{b: replay})
+}
+
+// gapLocked queues the GapEvent for c and returns ErrReplayGap. g.mu must
+// be held.
+func (g *Group) gapLocked(c *Conn, lastEventID string) error {
+	id := ""
+	if g.store != nil {
+		id = formatID(g.epoch, g.seq)
 	}
-	if len(replay) > 0 {
-		return c.pushReplay(&Frame{b: replay})
+	if err := c.pushReplay(gapFrame(id, lastEventID)); err != nil {
+		return errors.Join(ErrReplayGap, err)
 	}
-	return nil
+	return ErrReplayGap
 }
 
 // Leave removes c from the group; a connection leaves by itself when its
@@ -169,26 +199,33 @@ func (g *Group) Notify(msg any) {
 }
 
 // Publish encodes ev once and queues the same immutable bytes for every
-// member; the members' callbacks are not called. When the group keeps a
-// replay store and ev.ID is empty, Publish gives the event the next number
-// of a sequence of its own (1, 2, 3, ...). It returns the event's id, or the
-// encoder's error, and then publishes nothing. It never blocks on a member.
+// member; the members' callbacks are not called. A group that keeps replay
+// gives the event the next id of its sequence (see Group) and refuses one
+// that has an id already (ErrIDSet); a group without replay sends ev.ID as
+// it is. Publish returns the event's id, or an error, and then publishes
+// nothing. It never blocks on a member.
 func (g *Group) Publish(ev *Event) (id string, err error) {
 	if err := ev.validate(); err != nil {
 		return "", err
 	}
+	if g.store != nil && ev.ID != "" {
+		return "", ErrIDSet
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	id = ev.ID
-	if id == "" && g.store != nil {
-		g.seq++
+	if g.store != nil {
 		e := *ev
-		e.ID = strconv.FormatUint(g.seq, 10)
+		e.ID = formatID(g.epoch, g.seq+1)
+		if err := e.validate(); err != nil { // an epoch of a store's with a line break
+			return "", err
+		}
 		ev, id = &e, e.ID
 	}
 	f := ev.frame()
 	if g.store != nil {
-		g.store.Add(id, f)
+		g.seq++
+		g.store.Add(g.seq, f)
 	}
 	for c := range g.members {
 		_ = c.push(item{kind: kindFrame, frame: f})

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -66,23 +65,6 @@ func grpJoinInit(g *Group) func(string, *Request) InitResult[int] {
 			return Reply(http.StatusInternalServerError, []byte(err.Error()), 0)
 		}
 		return Open(0)
-	}
-}
-
-// grpResumeInit returns an Init that resumes the connection in g from the
-// client's Last-Event-ID and, when withGap and Resume reports ErrReplayGap,
-// opens with an initial event of type "gap" whose data is that id. Any other
-// Resume error answers 500, which fails the client.
-func grpResumeInit(g *Group, withGap bool) func(string, *Request) InitResult[int] {
-	return func(lastID string, req *Request) InitResult[int] {
-		err := g.Resume(req.Conn(), lastID)
-		switch {
-		case err == nil:
-			return Open(0)
-		case errors.Is(err, ErrReplayGap) && withGap:
-			return Open(0, Event{Event: "gap", Data: "after " + lastID})
-		}
-		return Reply(http.StatusInternalServerError, []byte(err.Error()), 0)
 	}
 }
 

@@ -20,10 +20,6 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
-// gapEvent is the event type sent first to a client whose last event id is
-// no longer (or never was) in the replay ring: it may have missed news.
-const gapEvent = "gap"
-
 type reader struct{ news *fastsse.Group }
 
 func (h reader) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.InitResult[struct{}] {
@@ -32,14 +28,12 @@ func (h reader) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.In
 	if lastEventID == "" {
 		lastEventID = req.Query("lastEventId")
 	}
+	// When the ring no longer holds what the client missed (or the id is
+	// another server's, or from before a restart), Resume queues a
+	// fastsse.GapEvent ("lasse-gap") for it and answers ErrReplayGap: the
+	// page then reloads the list.
 	err := h.news.Resume(req.Conn(), lastEventID)
-	switch {
-	case errors.Is(err, fastsse.ErrReplayGap):
-		return fastsse.Open(struct{}{}, fastsse.Event{
-			Event: gapEvent,
-			Data:  "news after id " + lastEventID + " are no longer kept; reload the list",
-		})
-	case err != nil:
+	if err != nil && !errors.Is(err, fastsse.ErrReplayGap) {
 		return fastsse.Reply(fasthttp.StatusServiceUnavailable, []byte(err.Error()), struct{}{})
 	}
 	return fastsse.Open(struct{}{})
@@ -68,7 +62,8 @@ func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
 	router.Mount(r, "/news", ep)
 	// POST /news?event=TYPE with the data as the raw body, line breaks and
 	// all. Publish encodes it at once, so the body need not outlive the
-	// handler. The answer is the news' id.
+	// handler. The answer is the news' id. A body over serve.MaxBody is
+	// answered 413 before it gets here.
 	r.POST("/news", func(ctx *fasthttp.RequestCtx) {
 		body := ctx.PostBody()
 		if body == nil {

@@ -93,8 +93,8 @@ func TestNewsPublishAndStream(t *testing.T) {
 	next := s.stream(t, "")
 	code, id := s.post(t, "?event=update", "crlf\r\nlone cr\rnon-ascii: héllo ✓")
 	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "1", id)
-	assert.Equal(t, event{"id: 1", "event: update", "data: crlf", "data: lone cr", "data: non-ascii: héllo ✓"}, next())
+	assert.Regexp(t, `^[0-9a-v]{8}-1$`, id)
+	assert.Equal(t, event{"id: " + id, "event: update", "data: crlf", "data: lone cr", "data: non-ascii: héllo ✓"}, next())
 
 	code, id = s.post(t, "", "")
 	require.Equal(t, http.StatusOK, code)
@@ -110,26 +110,80 @@ func TestNewsRefusesInjection(t *testing.T) {
 
 func TestNewsReplayAfterLastEventID(t *testing.T) {
 	s := startNews(t, 100)
+	var ids []string
 	for _, d := range []string{"one", "two", "three"} {
-		code, _ := s.post(t, "", d)
+		code, id := s.post(t, "", d)
 		require.Equal(t, http.StatusOK, code)
+		ids = append(ids, id)
 	}
-	next := s.stream(t, "1")
-	assert.Equal(t, event{"id: 2", "data: two"}, next())
-	assert.Equal(t, event{"id: 3", "data: three"}, next())
+	next := s.stream(t, ids[0])
+	assert.Equal(t, event{"id: " + ids[1], "data: two"}, next())
+	assert.Equal(t, event{"id: " + ids[2], "data: three"}, next())
 	_, id := s.post(t, "", "four")
 	assert.Equal(t, event{"id: " + id, "data: four"}, next(), "live after replay")
 }
 
+// TestNewsResumeKeepN: with -keep N, a client that missed N news gets all
+// of them.
+func TestNewsResumeKeepN(t *testing.T) {
+	s := startNews(t, 2)
+	var ids []string
+	for _, d := range []string{"one", "two", "three"} {
+		_, id := s.post(t, "", d)
+		ids = append(ids, id)
+	}
+	next := s.stream(t, ids[0])
+	assert.Equal(t, event{"id: " + ids[1], "data: two"}, next())
+	assert.Equal(t, event{"id: " + ids[2], "data: three"}, next())
+}
+
 func TestNewsGapWhenIDIsGone(t *testing.T) {
 	s := startNews(t, 2)
+	var ids []string
 	for _, d := range []string{"one", "two", "three", "four"} {
-		s.post(t, "", d)
+		_, id := s.post(t, "", d)
+		ids = append(ids, id)
 	}
-	next := s.stream(t, "1") // the ring keeps 3 and 4 only
-	ev := next()
-	require.Len(t, ev, 2)
-	assert.Equal(t, "event: gap", ev[0])
+	next := s.stream(t, ids[0]) // the ring keeps 3 and 4 only: 2 is lost
+	assert.Equal(t, event{"id: " + ids[3], "event: lasse-gap", "data: " + ids[0]}, next())
 	_, id := s.post(t, "", "five")
 	assert.Equal(t, event{"id: " + id, "data: five"}, next())
+}
+
+// TestNewsRestartReportsGap is the issue's case: three news, a restart,
+// five more, and a client that resumes with the old run's third id. It is
+// told of the gap rather than handed the new run's 4 and 5 as if they
+// followed the old 3.
+func TestNewsRestartReportsGap(t *testing.T) {
+	old := startNews(t, 100)
+	var oldIDs []string
+	for _, d := range []string{"a", "b", "c"} {
+		_, id := old.post(t, "", d)
+		oldIDs = append(oldIDs, id)
+	}
+	s := startNews(t, 100) // the restarted server: a new process's state
+	var ids []string
+	for _, d := range []string{"1", "2", "3", "4", "5"} {
+		_, id := s.post(t, "", d)
+		ids = append(ids, id)
+	}
+	next := s.stream(t, oldIDs[2])
+	assert.Equal(t, event{"id: " + ids[4], "event: lasse-gap", "data: " + oldIDs[2]}, next())
+	_, id := s.post(t, "", "6")
+	assert.Equal(t, event{"id: " + id, "data: 6"}, next(), "then live, nothing of the new run passed off as missed")
+	for _, bare := range []string{"3", "0", "abc"} { // ids of the format before epochs, and junk
+		next := s.stream(t, bare)
+		assert.Equal(t, event{"id: " + id, "event: lasse-gap", "data: " + bare}, next())
+	}
+}
+
+// TestNewsOversizedPost: a body over the limit is 413, not a generic 400;
+// one at the limit is published.
+func TestNewsOversizedPost(t *testing.T) {
+	s := startNews(t, 10)
+	code, body := s.post(t, "", strings.Repeat("x", serve.MaxBody+1))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, code)
+	assert.Contains(t, body, "413")
+	code, _ = s.post(t, "", strings.Repeat("x", serve.MaxBody))
+	assert.Equal(t, http.StatusOK, code)
 }
