@@ -179,6 +179,68 @@ func parseID(id string) (epoch string, seq uint64, ok bool) {
 	return id[:i], seq, true
 }
 
+// replayPageBytes and replayPageFrames bound one page of a replay: what a
+// resuming connection adds to one batch. A page holds at least one frame,
+// so a frame larger than a page is a page of its own.
+const (
+	replayPageBytes  = 64 << 10
+	replayPageFrames = 512
+)
+
+// replayCursor is a replay in progress for one connection: the events after
+// pos up to seam (the group's position when the connection joined; live
+// events after it are queued behind the cursor). It is queued as one item
+// and written a page per turn, so that a client that does not read holds
+// one page, not the whole replay. Only the connection's turn touches it.
+type replayCursor struct {
+	store  ReplayStore
+	epoch  string
+	pos    uint64 // the last position sent
+	seam   uint64
+	frames []*Frame // scratch for one page
+}
+
+// page appends the next page of the replay to dst and reports how many
+// events it appended and whether any remain. When the store has dropped
+// events the client has not had, it appends a GapEvent instead and ends
+// the replay.
+func (rc *replayCursor) page(dst []byte) (out []byte, events int, more bool) {
+	frames, size, last := rc.frames[:0], 0, rc.pos
+	held := rc.store.Read(rc.pos, func(seq uint64, f *Frame) bool {
+		if seq > rc.seam || (len(frames) > 0 && (size+f.Len() > replayPageBytes || len(frames) == replayPageFrames)) {
+			return false
+		}
+		frames = append(frames, f)
+		size += f.Len()
+		last = seq
+		return true
+	})
+	if !held {
+		ev := Event{ID: formatID(rc.epoch, rc.seam), Event: GapEvent, Data: formatID(rc.epoch, rc.pos)}
+		return ev.appendTo(dst), 1, false
+	}
+	for _, f := range frames {
+		dst = append(dst, f.b...)
+	}
+	clear(frames)
+	rc.frames = frames[:0]
+	rc.pos = last
+	return dst, len(frames), len(frames) > 0 && rc.pos < rc.seam
+}
+
+// replayTurn writes one page of the replay it carries into the batch. When
+// more remain it puts it back at the front of q, the connection's taken
+// queue, and reports true: the batch ends there, and the rest of q (live
+// events queued behind the replay) waits for the next turn, after the
+// batch is written.
+func replayTurn(q *ring, it item, dst []byte) (out []byte, events int, again bool) {
+	out, events, again = it.replay.page(dst)
+	if again {
+		q.pushFront(it)
+	}
+	return out, events, again
+}
+
 // gapFrame is the GapEvent for a client that sent lastEventID, the group
 // being at position id ("" for a group without positions).
 func gapFrame(id, lastEventID string) *Frame {
