@@ -149,7 +149,7 @@ func (g *Group) Resume(c *Conn, lastEventID string) error {
 		replay = append(replay, f.Bytes()...)
 		return true
 	})
-	return c.pushReplay(&Frame{b: replay})
+	return c.pushReplay(item{kind: kindFrame, frame: &Frame{b: replay}})
 }
 
 // gapLocked queues the GapEvent for c and returns ErrReplayGap. g.mu must
@@ -159,7 +159,7 @@ func (g *Group) gapLocked(c *Conn, lastEventID string) error {
 	if g.store != nil {
 		id = formatID(g.epoch, g.seq)
 	}
-	if err := c.pushReplay(gapFrame(id, lastEventID)); err != nil {
+	if err := c.pushReplay(item{kind: kindFrame, frame: gapFrame(id, lastEventID)}); err != nil {
 		return errors.Join(ErrReplayGap, err)
 	}
 	return ErrReplayGap

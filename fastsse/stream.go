@@ -257,7 +257,11 @@ func (st *stream[S]) step(out sink) error {
 	var perr error
 	if q != nil {
 		buf, stop, perr = st.handle(q, buf)
-		st.core.rings.put(q)
+		if stop || perr != nil {
+			st.core.rings.put(q)
+		} else {
+			c.requeue(q) // what a replay left for the next turn, if anything
+		}
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
 		if c.peerGone() {
@@ -304,6 +308,14 @@ func (st *stream[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr er
 		case kindFrame:
 			out = append(out, it.frame.b...)
 			st.sent++
+		case kindReplay:
+			var n int
+			var again bool
+			out, n, again = replayTurn(q, it, out)
+			st.sent += int64(n)
+			if again {
+				return out, false, nil // the rest after this batch is written
+			}
 		case kindNotify:
 			r := st.h.HandleNotify(it.msg, st.state)
 			out, stop = st.apply(out, &r)
