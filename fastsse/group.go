@@ -115,6 +115,14 @@ func (g *Group) joinLocked(c *Conn) error {
 // and live events, however Publish races it. Call it from Init with Init's
 // lastEventID.
 //
+// The replay is read from the store and written a page (64 KiB, or one
+// larger event) at a time, as the client takes it: a client that does not
+// read holds one page, however much it missed. Live events wait behind the
+// replay in c's queue, bounded by Options.QueueSize as ever. Should the
+// store drop events before c has had them (a ring overtaken by publishing
+// while c reads slowly), c gets a GapEvent whose data is the id of the last
+// event it got, and goes on from its join position.
+//
 // An empty lastEventID just joins. When the store does not hold everything
 // after lastEventID (unknown, of another epoch, or older than what the
 // store keeps), c joins with nothing replayed, Resume queues a GapEvent for
@@ -142,14 +150,11 @@ func (g *Group) Resume(c *Conn, lastEventID string) error {
 	if after == g.seq {
 		return nil
 	}
-	// The replay goes into the queue as one frame, so a long replay is not
-	// cut by the queue's bound.
-	var replay []byte
-	g.store.Read(after, func(_ uint64, f *Frame) bool {
-		replay = append(replay, f.Bytes()...)
-		return true
-	})
-	return c.pushReplay(item{kind: kindFrame, frame: &Frame{b: replay}})
+	// The replay goes into the queue as one item, a cursor, so the queue's
+	// bound does not cut it; c's turns write it a page at a time, as the
+	// client takes it, reading the store without g's lock. Live events
+	// published from now on queue behind it: the seam is g.seq.
+	return c.pushReplay(item{kind: kindReplay, replay: &replayCursor{store: g.store, epoch: g.epoch, pos: after, seam: g.seq}})
 }
 
 // gapLocked queues the GapEvent for c and returns ErrReplayGap. g.mu must

@@ -1,10 +1,19 @@
 package fastsse
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 )
 
 // Helpers of the resume tests (ids with an epoch, paged replay, the gap
@@ -27,12 +36,7 @@ func grpIDs(g *Group, from, to int) []string {
 // "|"-joined.
 func grpReplayIDs(tb testing.TB, its []item) string {
 	tb.Helper()
-	var b []byte
-	for _, it := range its {
-		if it.kind == kindFrame {
-			b = append(b, it.frame.Bytes()...)
-		}
-	}
+	b := grpWriteOut(tb, its)
 	var ids []string
 	for _, ev := range parseAll(b) {
 		ids = append(ids, ev.ID)
@@ -51,4 +55,263 @@ func grpResumeOpenInit(g *Group) func(string, *Request) InitResult[int] {
 		}
 		return Open(0)
 	}
+}
+
+// grpWriteOut returns the bytes a connection's turns would write for its:
+// frames as they are, a replay page by page, each page at most
+// replayPageBytes or one frame.
+func grpWriteOut(tb testing.TB, its []item) []byte {
+	tb.Helper()
+	var b []byte
+	for _, it := range its {
+		switch it.kind {
+		case kindFrame:
+			b = append(b, it.frame.Bytes()...)
+		case kindReplay:
+			for more := true; more; {
+				var page []byte
+				var n int
+				page, n, more = it.replay.page(nil)
+				if len(page) > replayPageBytes && n > 1 {
+					tb.Fatalf("a page of %d bytes and %d events", len(page), n)
+				}
+				b = append(b, page...)
+			}
+		}
+	}
+	return b
+}
+
+// grpTransports are the transports the resume tests run on, each in turn,
+// whatever FASTSSE_TEST_TRANSPORT says.
+var grpTransports = []struct {
+	name string
+	tr   Transport
+}{{"stream", TransportStream}, {"dense", TransportDense}}
+
+// grpServeTransport serves h on 127.0.0.1:0 on transport tr, as grpServe
+// does on the transport under test.
+func grpServeTransport(tb testing.TB, tr Transport, h Handler[int], opts *Options) *grpServer {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Transport = tr
+	ep, err := New[int](h, &o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: ep.ServeFastHTTP, Logger: grpNopLogger{}}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grpWait)
+		defer cancel()
+		_ = ep.Drain(ctx, 0) // the dense transport's streams are not the server's to end
+		if err := srv.ShutdownWithContext(ctx); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
+		select {
+		case <-served:
+		case <-time.After(grpWait):
+			tb.Errorf("Serve did not return after Shutdown")
+		}
+	})
+	s := &grpServer{ep: ep, addr: ln.Addr().String()}
+	s.dial = func() (net.Conn, error) { return net.Dial("tcp", s.addr) }
+	return s
+}
+
+// grpPublishN publishes n events of size bytes of data each to g.
+func grpPublishN(tb testing.TB, g *Group, n, size int) {
+	tb.Helper()
+	data := bytes.Repeat([]byte{'x'}, size)
+	for range n {
+		if _, err := g.Publish(&Event{DataBytes: data}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestResumePaged: a replay is one item that writes itself a page at a
+// time, no page over replayPageBytes, and live events follow it.
+func TestResumePaged(t *testing.T) {
+	ep := grpEndpoint(t, &Options{QueueSize: 4})
+	g := NewGroup(&GroupOptions{Replay: 5000})
+	grpPublishN(t, g, 3000, 1000)
+	c := grpBareConn(t, ep)
+	require.NoError(t, g.Resume(c, grpID(g, 1)))
+	grpPublishN(t, g, 2, 10) // live, behind the replay
+	its := grpTake(c)
+	require.Len(t, its, 3)
+	require.Equal(t, kindReplay, its[0].kind)
+
+	pages := 0
+	var b []byte
+	for more := true; more; pages++ {
+		var page []byte
+		page, _, more = its[0].replay.page(nil)
+		require.LessOrEqual(t, len(page), replayPageBytes)
+		b = append(b, page...)
+	}
+	for _, it := range its[1:] {
+		b = append(b, it.frame.Bytes()...)
+	}
+	var ids []string
+	for _, ev := range parseAll(b) {
+		ids = append(ids, ev.ID)
+	}
+	assert.Equal(t, grpIDs(g, 2, 3002), ids)
+	assert.Greater(t, pages, 40, "about 3 MB in pages of 64 KiB")
+}
+
+// TestResumeFrameLargerThanPage: an event larger than a page is a page of
+// its own.
+func TestResumeFrameLargerThanPage(t *testing.T) {
+	ep := grpEndpoint(t, nil)
+	g := NewGroup(&GroupOptions{Replay: 10})
+	grpPublishN(t, g, 1, 10)
+	grpPublishN(t, g, 2, 3*replayPageBytes)
+	grpPublishN(t, g, 3, 10)
+	c := grpBareConn(t, ep)
+	require.NoError(t, g.Resume(c, grpID(g, 1)))
+	its := grpTake(c)
+	require.Len(t, its, 1)
+	var counts []int
+	for more := true; more; {
+		var n int
+		_, n, more = its[0].replay.page(nil)
+		counts = append(counts, n)
+	}
+	assert.Equal(t, []int{1, 1, 3}, counts)
+}
+
+// TestResumeOvertaken: a ring overtaken by publishing while a client reads
+// its replay slowly tells the client, in order: what it got, a GapEvent
+// (data: the last id it got; id: its join position), then the live events
+// after that position. Nothing is passed off as continuous.
+func TestResumeOvertaken(t *testing.T) {
+	ep := grpEndpoint(t, &Options{QueueSize: 1000})
+	g := NewGroup(&GroupOptions{Replay: 100})
+	grpPublishN(t, g, 100, 2000)
+	c := grpBareConn(t, ep)
+	require.NoError(t, g.Resume(c, grpID(g, 1)))
+	its := grpTake(c)
+	require.Len(t, its, 1)
+	first, n, more := its[0].replay.page(nil)
+	require.True(t, more)
+	grpPublishN(t, g, 100, 2000) // evicts all the ring held: 101..200 queued live
+	rest, m, more := its[0].replay.page(nil)
+	assert.False(t, more)
+	assert.Equal(t, 1, m)
+	evs := parseAll(append(append(first, rest...), grpWriteOut(t, grpTake(c))...))
+	require.Len(t, evs, n+1+100)
+	for i := range n {
+		require.Equal(t, grpID(g, 2+i), evs[i].ID)
+	}
+	gap := evs[n]
+	assert.Equal(t, GapEvent, gap.Type)
+	assert.Equal(t, grpID(g, 1+n), gap.Data, "the last event it got")
+	assert.Equal(t, grpID(g, 100), gap.ID, "where it goes on from")
+	for i, ev := range evs[n+1:] {
+		require.Equal(t, grpID(g, 101+i), ev.ID)
+	}
+}
+
+// TestResumeNetwork: on each transport, a client resuming a long replay
+// (megabytes, many pages) while events are published gets every event
+// once, in order, replay and live, and a client with an id of another
+// group gets the gap event first.
+func TestResumeNetwork(t *testing.T) {
+	for _, tt := range grpTransports {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewGroup(&GroupOptions{Replay: 4000, ReplayBytes: 64 << 20})
+			s := grpServeTransport(t, tt.tr, &grpHandler{init: grpResumeOpenInit(g)}, &Options{Heartbeat: -1, QueueSize: 1 << 12})
+			grpPublishN(t, g, 2000, 2000)
+			stop, stopped := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(stopped)
+				for range 500 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					grpPublishN(t, g, 1, 100)
+					time.Sleep(100 * time.Microsecond)
+				}
+			}()
+			c := grpGet(t, s, grpID(g, 10), 64)
+			other := grpGet(t, s, grpID(NewGroup(&GroupOptions{Replay: 1}), 10), 64)
+			<-stopped
+			close(stop)
+			require.NoError(t, grpExpectIDs(c, grpWait, grpIDs(g, 11, 2500)...))
+			ev := other.next(t, grpWait)
+			assert.Equal(t, GapEvent, ev.Type)
+			assert.NotEmpty(t, ev.ID)
+			live, err := g.Publish(&Event{Data: "live"})
+			require.NoError(t, err)
+			require.NoError(t, grpExpectIDs(c, grpWait, live))
+		})
+	}
+}
+
+// TestResumeMemoryBounded is the report: clients that resume from
+// an early id and never read. Each used to hold its whole replay in its
+// queue (here 8 x 32 MiB); now each holds a page and what the transport
+// has in flight: on the stream transport, fasthttp's body pipe holds a few
+// batches, so with events of 512 KiB (a page each) a client costs about
+// 3.5 MiB; dense holds one unsent batch. A client that then reads gets
+// everything.
+func TestResumeMemoryBounded(t *testing.T) {
+	const (
+		clients = 8
+		events  = 64
+		size    = 512 << 10
+	)
+	for _, tt := range grpTransports {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewGroup(&GroupOptions{Replay: events, ReplayBytes: events * (size + 1024)})
+			s := grpServeTransport(t, tt.tr, &grpHandler{init: grpResumeOpenInit(g)}, &Options{Heartbeat: -1})
+			grpPublishN(t, g, events, size)
+			before := grpHeap()
+			for range clients {
+				conn, err := s.dial()
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = conn.Close() })
+				_, err = conn.Write([]byte("GET /events HTTP/1.1\r\nHost: grp.test\r\nLast-Event-ID: " + grpID(g, 1) + "\r\n\r\n"))
+				require.NoError(t, err)
+			}
+			grpEventually(t, "every client open", func() bool { return s.ep.Stats().Open == clients })
+			// Wait until the writes stall: the sockets' buffers are full.
+			last, since := int64(-1), time.Now()
+			grpEventually(t, "the writes to stall", func() bool {
+				if b := s.ep.Stats().Bytes; b != last {
+					last, since = b, time.Now()
+				}
+				return time.Since(since) > 500*time.Millisecond
+			})
+			grown := grpHeap() - before
+			t.Logf("%d clients not reading a replay of %d MiB each: %d MiB written, heap grew %.1f MiB",
+				clients, events*size>>20, last>>20, float64(grown)/(1<<20))
+			assert.Less(t, last, int64(clients*events*size/2), "the writes stalled well before the end of the replays")
+			assert.Less(t, grown, int64(clients*10*size), "a few pages per client at most, not its replay")
+
+			c := grpGet(t, s, grpID(g, 1), 64)
+			require.NoError(t, grpExpectIDs(c, grpWait, grpIDs(g, 2, events)...))
+		})
+	}
+}
+
+// grpHeap returns the bytes of live heap after a collection.
+func grpHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
