@@ -18,6 +18,7 @@ test:
 	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd bench/servers && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd examples/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
+	cd fastsse/natsbus && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 5m ./...
 
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
@@ -38,6 +39,7 @@ lint:
 	cd bench/compare && $(GO) mod tidy -diff
 	cd bench/servers && $(GO) mod tidy -diff
 	cd examples/e2e && $(GO) mod tidy -diff
+	cd fastsse/natsbus && $(GO) mod tidy -diff
 
 run:
 	$(GO) run ./examples/pingpong -addr $(ADDR)

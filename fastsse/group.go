@@ -3,6 +3,7 @@ package fastsse
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // Group is a set of connections to broadcast to, the pg2 process group of
@@ -35,7 +36,8 @@ type Group struct {
 	// joins again reuses its hook rather than adding one per Join.
 	hooked map[*Conn]struct{}
 	store  ReplayStore
-	epoch  string // the store's epoch
+	bus    *busState // nil unless made by NewBusGroup
+	epoch  string    // the store's epoch
 	seq    uint64 // the position of the newest event published
 }
 
@@ -50,8 +52,12 @@ type GroupOptions struct {
 	ReplayBytes int
 	// Store, when set, keeps events instead of the in-memory ring (Replay
 	// and ReplayBytes are then ignored): back it with a database to resume
-	// across restarts.
+	// across restarts. NewBusGroup ignores it: the bus keeps the history.
 	Store ReplayStore
+	// PublishTimeout bounds Publish on a bus (NewBusGroup): it returns the
+	// bus's error, or a context deadline error, once this has passed.
+	// Default DefaultPublishTimeout.
+	PublishTimeout time.Duration
 }
 
 // NewGroup returns a Group that keeps published events for Resume as opts
@@ -215,6 +221,9 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 	}
 	if g.store != nil && ev.ID != "" {
 		return "", ErrIDSet
+	}
+	if g.bus != nil {
+		return g.publishBus(ev) // delivered to the members by the bus
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

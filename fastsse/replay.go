@@ -119,6 +119,16 @@ func (r *ReplayRing) Add(seq uint64, f *Frame) {
 	r.bytes += size
 }
 
+// restart empties the ring, which then holds everything after seq.
+func (r *ReplayRing) restart(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.n > 0 {
+		r.evict()
+	}
+	r.floor, r.last = seq, seq
+}
+
 func (r *ReplayRing) evict() {
 	old := &r.ents[r.head]
 	r.floor = old.seq
