@@ -61,6 +61,7 @@ type busState struct {
 	closed  atomic.Bool
 	msgPfx  string // this Group's prefix of message ids, for the bus's dedupe
 	msgN    atomic.Uint64
+	hist    *history // shared history reads for Resume
 }
 
 // NewBusGroup returns a Group whose events go through b: Publish stores the
@@ -89,6 +90,7 @@ func NewBusGroup(ctx context.Context, b Bus, opts *GroupOptions) (*Group, error)
 	if bs.timeout <= 0 {
 		bs.timeout = DefaultPublishTimeout
 	}
+	bs.hist = newHistory(b)
 	g.bus = bs
 	stop, err := b.Subscribe(last, g.deliver)
 	if err != nil {
@@ -105,6 +107,7 @@ func (g *Group) Close() error {
 		return nil
 	}
 	g.bus.stop()
+	g.bus.hist.close()
 	return nil
 }
 
@@ -136,10 +139,7 @@ func (g *Group) deliver(seq uint64, payload []byte) {
 		g.busGap(seq)
 		return
 	}
-	id := formatID(g.epoch, seq)
-	b := make([]byte, 0, len("id: \n")+len(id)+len(payload))
-	b = append(append(append(b, "id: "...), id...), '\n')
-	f := &Frame{b: append(b, payload...)}
+	f := busFrame(g.epoch, seq, payload)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if seq <= g.seq {
@@ -150,6 +150,36 @@ func (g *Group) deliver(seq uint64, payload []byte) {
 	for c := range g.members {
 		_ = c.push(item{kind: kindFrame, frame: f})
 	}
+}
+
+// awaitPosition waits, up to the publish timeout, until the group has
+// delivered the event lastEventID names: a client may come from an
+// instance that got it before this one did. An id this instance never
+// reaches in that time is a gap, as one ahead of the group's position is.
+func (g *Group) awaitPosition(lastEventID string) {
+	epoch, after, ok := parseID(lastEventID)
+	if !ok || epoch != g.epoch {
+		return
+	}
+	deadline := time.Now().Add(g.bus.timeout)
+	for {
+		g.mu.Lock()
+		seq := g.seq
+		g.mu.Unlock()
+		if seq >= after || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// busFrame frames a bus message: its id line, then the payload, the event
+// encoded without its id.
+func busFrame(epoch string, seq uint64, payload []byte) *Frame {
+	id := formatID(epoch, seq)
+	b := make([]byte, 0, len("id: \n")+len(id)+len(payload))
+	b = append(append(append(b, "id: "...), id...), '\n')
+	return &Frame{b: append(b, payload...)}
 }
 
 func (g *Group) busGap(seq uint64) {

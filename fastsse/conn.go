@@ -191,8 +191,8 @@ func (c *Conn) pushReplay(it item) error {
 
 // requeue gives back a taken queue that still holds items (a replay that
 // goes on, and what was queued behind it): they go before anything queued
-// since, and the stream is woken for another turn. An empty q goes back to
-// the pool.
+// since, and the stream is woken for another turn, unless the replay waits
+// for a history read (which wakes it). An empty q goes back to the pool.
 func (c *Conn) requeue(q *ring) {
 	c.mu.Lock()
 	if q.n == 0 || c.ended {
@@ -207,8 +207,12 @@ func (c *Conn) requeue(q *ring) {
 		c.core.rings.put(c.q)
 	}
 	c.q = q
+	// A replay waiting for a history read is woken by the read.
+	parked := q.buf[q.head].kind == kindReplay && q.buf[q.head].replay.parked()
 	c.mu.Unlock()
-	c.wake()
+	if !parked {
+		c.wake()
+	}
 }
 
 // queueLocked returns the queue to add to, taking one from the pool if the

@@ -38,7 +38,7 @@ type Group struct {
 	store  ReplayStore
 	bus    *busState // nil unless made by NewBusGroup
 	epoch  string    // the store's epoch
-	seq    uint64 // the position of the newest event published
+	seq    uint64    // the position of the newest event published
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -137,7 +137,15 @@ func (g *Group) joinLocked(c *Conn) error {
 // ended. For a member, Resume is Join: it replays nothing. Should c's queue
 // be full (Resume is meant for Init, before anything can fill it), Resume
 // returns ErrQueueFull and c stays joined without the replay.
+//
+// On a bus (NewBusGroup), what the ring no longer holds is read from the
+// bus's history, shared among the connections that resume at once; if the
+// history no longer holds lastEventID either, Resume has returned nil and
+// the GapEvent comes in the stream, before any live event.
 func (g *Group) Resume(c *Conn, lastEventID string) error {
+	if g.bus != nil {
+		g.awaitPosition(lastEventID)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, member := g.members[c]; member || lastEventID == "" {
@@ -149,12 +157,24 @@ func (g *Group) Resume(c *Conn, lastEventID string) error {
 		return err
 	}
 	epoch, after, ok := parseID(lastEventID)
-	if g.store == nil || !ok || epoch != g.epoch || after > g.seq ||
-		!g.store.Read(after, func(uint64, *Frame) bool { return false }) {
+	if g.store == nil || !ok || epoch != g.epoch || after > g.seq {
+		return g.gapLocked(c, lastEventID)
+	}
+	held := g.store.Read(after, func(uint64, *Frame) bool { return false })
+	if !held && g.bus == nil {
 		return g.gapLocked(c, lastEventID)
 	}
 	if after == g.seq {
 		return nil
+	}
+	if !held {
+		// Older than the ring: the cursor reads the bus's history, on a
+		// goroutine of the history's, never under g.mu. Whether the
+		// history still holds after is known only then: if not, the
+		// client gets the GapEvent from the cursor.
+		return c.pushReplay(item{kind: kindReplay, replay: &replayCursor{
+			store: g.store, epoch: g.epoch, pos: after, seam: g.seq, hist: g.bus.hist, conn: c,
+		}})
 	}
 	// The replay goes into the queue as one item, a cursor, so the queue's
 	// bound does not cut it; c's turns write it a page at a time, as the

@@ -208,6 +208,11 @@ type replayCursor struct {
 	pos    uint64 // the last position sent
 	seam   uint64
 	frames []*Frame // scratch for one page
+	// A bus group's cursor reads from the bus's history what its ring no
+	// longer holds (history.go).
+	hist *history
+	blk  *histBlock
+	conn *Conn
 }
 
 // page appends the next page of the replay to dst and reports how many
@@ -215,6 +220,13 @@ type replayCursor struct {
 // events the client has not had, it appends a GapEvent instead and ends
 // the replay.
 func (rc *replayCursor) page(dst []byte) (out []byte, events int, more bool) {
+	if rc.hist != nil && !rc.store.Read(rc.pos, func(uint64, *Frame) bool { return false }) {
+		out, events, more, _, gap := rc.histPage(dst)
+		if gap {
+			return rc.gap(dst), 1, false
+		}
+		return out, events, more
+	}
 	frames, size, last := rc.frames[:0], 0, rc.pos
 	held := rc.store.Read(rc.pos, func(seq uint64, f *Frame) bool {
 		if seq > rc.seam || (len(frames) > 0 && (size+f.Len() > replayPageBytes || len(frames) == replayPageFrames)) {
@@ -226,8 +238,7 @@ func (rc *replayCursor) page(dst []byte) (out []byte, events int, more bool) {
 		return true
 	})
 	if !held {
-		ev := Event{ID: formatID(rc.epoch, rc.seam), Event: GapEvent, Data: formatID(rc.epoch, rc.pos)}
-		return ev.appendTo(dst), 1, false
+		return rc.gap(dst), 1, false
 	}
 	for _, f := range frames {
 		dst = append(dst, f.b...)
@@ -236,6 +247,13 @@ func (rc *replayCursor) page(dst []byte) (out []byte, events int, more bool) {
 	rc.frames = frames[:0]
 	rc.pos = last
 	return dst, len(frames), len(frames) > 0 && rc.pos < rc.seam
+}
+
+// gap appends the GapEvent that ends a replay whose store dropped what the
+// client had not had yet.
+func (rc *replayCursor) gap(dst []byte) []byte {
+	ev := Event{ID: formatID(rc.epoch, rc.seam), Event: GapEvent, Data: formatID(rc.epoch, rc.pos)}
+	return ev.appendTo(dst)
 }
 
 // replayTurn writes one page of the replay it carries into the batch. When

@@ -126,3 +126,99 @@ func TestNewRefuses(t *testing.T) {
 	require.Error(t, err, "a stream of another subject")
 	assert.True(t, strings.Contains(err.Error(), "S"), err.Error())
 }
+
+// publishN publishes n events on in and returns their ids.
+func publishN(tb testing.TB, in *instance, n int) []string {
+	tb.Helper()
+	var ids []string
+	for i := range n {
+		id, err := in.group.Publish(&fastsse.Event{Data: "e" + strconv.Itoa(i)})
+		require.NoError(tb, err)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// TestResumeFromHistory: an instance whose ring holds only the last 10
+// events replays the rest from JetStream history, on both transports, and
+// joins it to the live events with no gap and no duplicate while another
+// instance publishes.
+func TestResumeFromHistory(t *testing.T) {
+	ns := startNATS(t)
+	cfg := Config{Stream: "H"}
+	a := startInstance(t, ns, cfg, nil, &fastsse.Options{Heartbeat: -1})
+	ids := publishN(t, a, 300)
+	var reads int64
+	for _, tr := range []fastsse.Transport{fastsse.TransportStream, fastsse.TransportDense} {
+		b := startInstance(t, ns, cfg, &fastsse.GroupOptions{Replay: 10}, &fastsse.Options{Heartbeat: -1, Transport: tr})
+		c := get(t, b.addr, ids[5])
+		more := publishN(t, a, 20) // live, racing the replay
+		want := append(append([]string(nil), ids[6:]...), more...)
+		assert.Equal(t, want, c.ids(t, len(want)), "transport %d", tr)
+		ids = append(ids, more...)
+		reads += b.bus.Stats().Reads
+	}
+	assert.Positive(t, reads, "read from history")
+}
+
+// TestResumeStormSharesReads: many clients resuming at once from nearby
+// ids (their instance died) start far fewer history reads than there are
+// clients, and each gets everything.
+func TestResumeStormSharesReads(t *testing.T) {
+	const clients = 100
+	ns := startNATS(t)
+	cfg := Config{Stream: "STORM"}
+	a := startInstance(t, ns, cfg, nil, &fastsse.Options{Heartbeat: -1})
+	ids := publishN(t, a, 400)
+	b := startInstance(t, ns, cfg, &fastsse.GroupOptions{Replay: 10}, &fastsse.Options{Heartbeat: -1, Transport: fastsse.TransportDense})
+	before := b.bus.Stats().Reads
+	cs := make([]*sseClient, clients)
+	errs := make(chan error, clients)
+	for i := range cs {
+		go func() {
+			c, err := getErr(b.addr, ids[100+i%20])
+			cs[i] = c
+			errs <- err
+		}()
+	}
+	for range clients {
+		require.NoError(t, <-errs)
+	}
+	for i, c := range cs {
+		t.Cleanup(c.close)
+		from := 100 + i%20 + 1
+		require.Equal(t, ids[from:], c.ids(t, len(ids)-from), "client %d", i)
+	}
+	reads := b.bus.Stats().Reads - before
+	t.Logf("%d clients resuming about 300 events back: %d history reads", clients, reads)
+	assert.Less(t, reads, int64(clients/4), "reads are shared")
+}
+
+// TestRetentionGap: a client that missed more than the stream keeps is
+// told so with lasse-gap (data: its id; id: the position it goes on from),
+// never replayed silently from the oldest kept event.
+func TestRetentionGap(t *testing.T) {
+	ns := startNATS(t)
+	cfg := Config{Stream: "RET", MaxMsgs: 20}
+	a := startInstance(t, ns, cfg, &fastsse.GroupOptions{Replay: 5}, &fastsse.Options{Heartbeat: -1})
+	ids := publishN(t, a, 100) // the stream keeps 81..100, the ring 96..100
+	get(t, a.addr, ids[99])    // its Resume waits for the instance to have delivered 100
+	c := get(t, a.addr, ids[10])
+	ev, err := c.next()
+	require.NoError(t, err)
+	assert.Equal(t, fastsse.GapEvent, ev.Type)
+	assert.Equal(t, ids[10], ev.Data)
+	assert.Equal(t, ids[99], ev.ID)
+	live := publishN(t, a, 1)
+	assert.Equal(t, live, c.ids(t, 1))
+
+	// The stream keeps 82..101 now. A client that missed exactly those 20
+	// gets all 20; one that missed 21 is told of the gap.
+	c = get(t, a.addr, ids[80])
+	assert.Equal(t, append(append([]string(nil), ids[81:]...), live...), c.ids(t, 20))
+	c = get(t, a.addr, ids[79])
+	ev, err = c.next()
+	require.NoError(t, err)
+	assert.Equal(t, fastsse.GapEvent, ev.Type)
+	assert.Equal(t, ids[79], ev.Data)
+}

@@ -50,7 +50,7 @@ type Bus struct {
 	epoch   string
 
 	stats struct {
-		resets, gaps, retries, faults atomic.Int64
+		resets, gaps, retries, faults, reads atomic.Int64
 	}
 }
 
@@ -143,6 +143,9 @@ type Stats struct {
 	Retries int64
 	// Faults counts the subscription's errors (slow consumer among them).
 	Faults int64
+	// Reads counts history reads (Read calls, each up to a block of
+	// fastsse's shared history reads).
+	Reads int64
 }
 
 // Stats returns the counters.
@@ -152,6 +155,7 @@ func (b *Bus) Stats() Stats {
 		Gaps:    b.stats.gaps.Load(),
 		Retries: b.stats.retries.Load(),
 		Faults:  b.stats.faults.Load(),
+		Reads:   b.stats.reads.Load(),
 	}
 }
 
@@ -271,6 +275,7 @@ const readBatch = 256
 // group's subject alone, so its sequences are the group's, consecutive);
 // an ordered consumer from after+1 fetches the messages.
 func (b *Bus) Read(ctx context.Context, after, to uint64, fn func(seq uint64, payload []byte) bool) (bool, error) {
+	b.stats.reads.Add(1)
 	info, err := b.stream.Info(ctx)
 	if err != nil {
 		return false, fmt.Errorf("natsbus: %w", err)
