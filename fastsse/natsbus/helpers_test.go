@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,6 +130,7 @@ func startInstance(tb testing.TB, ns *natsServer, cfg Config, gopts *fastsse.Gro
 
 // sseClient reads one event stream.
 type sseClient struct {
+	bytes  atomic.Int64 // bytes read, heartbeats included
 	conn   net.Conn
 	events chan ssespec.Event
 	done   chan struct{}
@@ -177,6 +179,7 @@ func getErr(addr, lastID string) (*sseClient, error) {
 		b := make([]byte, 32<<10)
 		for {
 			n, err := resp.Body.Read(b)
+			c.bytes.Add(int64(n))
 			for _, ev := range p.Feed(b[:n]) {
 				c.events <- ev
 			}

@@ -243,7 +243,7 @@ func (b *Bus) Subscribe(after uint64, deliver func(seq uint64, payload []byte)) 
 		}
 		last = seq
 		deliver(seq, m.Data())
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(pullBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		b.stats.faults.Add(1)
 		if errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrSlowConsumer) {
 			b.stats.resets.Add(1)
@@ -266,6 +266,13 @@ func (b *Bus) Subscribe(after uint64, deliver func(seq uint64, payload []byte)) 
 		})
 	}, nil
 }
+
+// pullBatch bounds what the subscription holds fetched but not delivered:
+// an instance that falls behind lags in the stream, not in memory, and is
+// never cut off (pull consumers are flow-controlled); should it lag past
+// retention, the jump in sequence is a gap, counted in Stats.Gaps and
+// told to the clients.
+const pullBatch = 128
 
 // readBatch is how many messages one history fetch asks for.
 const readBatch = 256
