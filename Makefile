@@ -15,6 +15,7 @@ test:
 	# The failure tests measure latency and timing: alone, with and without -race.
 	$(GO) test -race -count=1 -timeout 10m ./fastsse/failtest
 	$(GO) test -count=1 -timeout 10m ./fastsse/failtest
+	cd examples && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
 	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd bench/servers && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd examples/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
@@ -40,9 +41,10 @@ lint:
 	cd bench/servers && $(GO) mod tidy -diff
 	cd examples/e2e && $(GO) mod tidy -diff
 	cd fastsse/natsbus && $(GO) mod tidy -diff
+	cd examples && $(GO) mod tidy -diff
 
 run:
-	$(GO) run ./examples/pingpong -addr $(ADDR)
+	cd examples && $(GO) run ./pingpong -addr $(ADDR)
 
 # sse-bench against fastsse (stream, dense), a raw fasthttp loop, go-sse and
 # r3labs/sse; see bench/loadtest.sh. The full run writes bench/RESULTS.md.

@@ -238,7 +238,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 say "building into $WORK"
 "$GO" build -o "$BIN/sse-bench" ./loadtest/sse-bench
-"$GO" build -o "$BIN/feed" ./examples/feed
+(cd examples && "$GO" build -o "$BIN/feed" ./feed)
 (cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable)
 
 WAITED=0

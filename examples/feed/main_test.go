@@ -32,7 +32,7 @@ func TestAppendPayload(t *testing.T) {
 // The contract a load client relies on: consecutive ids, data starting with
 // a send time that is not in the future, data of -size bytes.
 func TestFeedContract(t *testing.T) {
-	a, err := newApp(&fastsse.Options{Heartbeat: -1})
+	a, err := newApp(&fastsse.Options{Heartbeat: -1}, nil)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

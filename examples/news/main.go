@@ -3,14 +3,22 @@
 // gets what it missed.
 //
 //	go run ./examples/news -addr 127.0.0.1:8080
+//
+// With -nats, several instances share the news over NATS JetStream (see
+// the README).
 package main
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"flag"
+	"log"
+	"net"
+	"time"
 
 	frouter "github.com/fasthttp/router"
+	"github.com/lasse-go/lasse/examples/internal/cluster"
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/router"
@@ -47,12 +55,22 @@ func (reader) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 func (reader) Terminate(error, struct{}) {}
 
 // newApp returns the routes: / (the page), GET /news (the stream) and
-// POST /news (publish). keep is how many news the replay ring holds.
-func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
+// POST /news (publish). keep is how many news the replay ring holds. With
+// a bus, the news go through it: every instance on the bus streams every
+// news, and a client resumes on any of them.
+func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoint, *fastsse.Group, error) {
 	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: keep})
+	if bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if news, err = fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: keep}); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	ep, err := fastsse.New[struct{}](reader{news: news}, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
@@ -81,17 +99,37 @@ func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
 		}
 		ctx.SetBodyString(id)
 	})
-	return r.Handler, ep, nil
+	return r.Handler, ep, news, nil
 }
 
 func main() {
 	addr := serve.Addr()
 	keep := flag.Int("keep", 1000, "news kept for clients that reconnect")
+	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
 	flag.Parse()
-	h, ep, err := newApp(*keep)
+	var bus fastsse.Bus
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	cc, err := cluster.Join(ctx, *natsFlag, "news")
+	cancel()
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	serve.Main(*addr, h, serve.Options{Drain: []*fastsse.Endpoint{ep}, Spread: *spread})
+	defer cc.Close()
+	if cc != nil {
+		bus = cc.Bus
+	}
+	h, ep, news, err := newApp(*keep, bus)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer news.Close()
+	if err := serve.Run(*addr, h, serve.Options{
+		Ready: func(a net.Addr) { log.Printf("listening on http://%s/", a) },
+		Drain: []*fastsse.Endpoint{ep}, Spread: *spread,
+	}); err != nil {
+		news.Close()
+		cc.Close()
+		log.Fatal(err)
+	}
 }

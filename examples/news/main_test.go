@@ -28,7 +28,7 @@ type newsServer struct {
 
 func startNews(t *testing.T, keep int) *newsServer {
 	t.Helper()
-	h, ep, err := newApp(keep)
+	h, ep, _, err := newApp(keep, nil)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
