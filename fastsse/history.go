@@ -157,6 +157,11 @@ func (h *history) dropLocked(n uint64) {
 // when it is), and gap when history no longer holds rc.pos.
 func (rc *replayCursor) histPage(dst []byte) (out []byte, events int, more, parked, gap bool) {
 	b := rc.blk
+	if b != nil && b.ready() && (b.err != nil || !b.held) {
+		// The read this cursor asked for: history no longer holds rc.pos
+		// (or could not be read).
+		return dst, 0, false, false, true
+	}
 	if b == nil || (b.ready() && (b.upto <= rc.pos || b.from > rc.pos)) {
 		b = rc.hist.get(rc.pos, rc.conn)
 		rc.blk = b
