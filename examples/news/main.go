@@ -93,7 +93,13 @@ func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoi
 		})
 		ctx.SetContentType("text/plain; charset=utf-8")
 		if err != nil {
-			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			// The event's own fault is 400; the bus's (NATS unreachable
+			// past the publish timeout) is 503: try again.
+			code := fasthttp.StatusServiceUnavailable
+			if errors.Is(err, fastsse.ErrInvalidID) || errors.Is(err, fastsse.ErrInvalidType) || errors.Is(err, fastsse.ErrDataRequired) {
+				code = fasthttp.StatusBadRequest
+			}
+			ctx.SetStatusCode(code)
 			ctx.SetBodyString(err.Error())
 			return
 		}
