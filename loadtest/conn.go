@@ -75,6 +75,7 @@ type conn struct {
 	s      *shard
 	idx    int32
 	src    int32 // index into the runner's dialers (source addresses)
+	tgt    int32 // index into the config's targets (URLs)
 	fd     int   // epoll: the socket, -1 when none
 	nc     net.Conn
 	body   bodyDecoder

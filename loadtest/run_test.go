@@ -267,3 +267,36 @@ func TestRunWorkerDies(t *testing.T) {
 		assert.NotEmpty(t, res.Warnings)
 	}
 }
+
+// TestRunSeveralURLs: -url with two URLs spreads the connections over
+// both, and a stream that drops goes on at the next URL with its
+// Last-Event-ID, with no gap and no duplicate (the two feeds resume from
+// any id, as instances on one bus do); a server that dies mid-run sends
+// its clients to the other.
+func TestRunSeveralURLs(t *testing.T) {
+	fa := &resumingFeed{perStream: 5, gap: 10 * time.Millisecond}
+	fb := &resumingFeed{perStream: 5, gap: 10 * time.Millisecond}
+	a, b := httptest.NewServer(fa), httptest.NewServer(fb)
+	defer b.Close()
+	cfg := testConfig(a.URL + "/feed," + b.URL + "/feed")
+	cfg.Duration = 1500 * time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(700 * time.Millisecond)
+		a.CloseClientConnections()
+		a.Close()
+	}()
+	res, err := Run(context.Background(), cfg, nil)
+	<-done
+	require.NoError(t, err)
+	t.Logf("streams a %d b %d, reconnects %d, failed %d", fa.streams.Load(), fb.streams.Load(), res.Reconnects, res.Failed)
+	assert.GreaterOrEqual(t, fa.streams.Load(), int64(cfg.Conns/2), "spread over both")
+	assert.GreaterOrEqual(t, fb.streams.Load(), int64(cfg.Conns/2))
+	assert.Positive(t, fa.withLast.Load(), "a resumes what b sent")
+	assert.Positive(t, fb.withLast.Load(), "b resumes what a sent")
+	assert.Greater(t, fb.streams.Load(), fa.streams.Load(), "after a died, its clients went on at b")
+	assert.Positive(t, res.OpenAtEnd)
+	assert.Zero(t, res.Gaps)
+	assert.Zero(t, res.Duplicates)
+}
