@@ -263,6 +263,11 @@ func (r *runner) connect(c *conn, buf []byte) {
 	r.opened.Add(1)
 	r.open.Add(1)
 	c.body.Reset(resp.framing, resp.length)
+	if r.cfg.Mode != ModeChurn {
+		// The buffer outlives the connection, as an EventSource's does: a
+		// stream cut before its first id reconnects with the same one.
+		c.body.Parser.SetLastEventID(c.lastID)
+	}
 	home := c.s
 	c.s = r.dialShard
 	err = c.feed(buf[end:n], now.UnixNano())
