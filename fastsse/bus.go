@@ -40,8 +40,9 @@ type Bus interface {
 	Subscribe(after uint64, deliver func(seq uint64, payload []byte)) (stop func(), err error)
 	// Read calls fn with the messages after position after, oldest first,
 	// up to position to, until fn returns false. It reports whether the
-	// bus still holds every message after position after (false: fn not
-	// called). fn must not retain payload.
+	// bus still held every message after position after: false when the
+	// first was gone already (fn not called) or went while Read ran (fn
+	// called with those before). fn must not retain payload.
 	Read(ctx context.Context, after, to uint64, fn func(seq uint64, payload []byte) bool) (held bool, err error)
 }
 

@@ -28,6 +28,7 @@ type history struct {
 
 const (
 	histBlockLen    = 64       // positions per block
+	histBlockBytes  = 1 << 20  // a block's read stops past this many bytes (at least one frame)
 	histCacheBytes  = 16 << 20 // bound on the blocks kept
 	histReadTimeout = 10 * time.Second
 )
@@ -70,6 +71,7 @@ func (h *history) close() {
 // is woken when a block being read is in.
 func (h *history) get(pos uint64, c *Conn) *histBlock {
 	n := pos / histBlockLen
+	from := n * histBlockLen
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if b := h.blocks[n]; b != nil {
@@ -80,19 +82,23 @@ func (h *history) get(pos uint64, c *Conn) *histBlock {
 		if b.err == nil && b.held && b.from <= pos && b.upto > pos {
 			return b
 		}
-		h.dropLocked(n) // stale (read before pos existed) or failed: read again
+		if b.err == nil && b.held && b.upto <= pos {
+			from = pos // cut short by its byte bound, or read before pos existed: the rest
+		}
+		h.dropLocked(n) // stale or failed: read again
 	}
 	b := &histBlock{done: make(chan struct{}), waiters: []*Conn{c}}
 	h.blocks[n] = b
 	h.order = append(h.order, n)
 	h.wg.Add(1)
-	go h.read(n, pos, b)
+	go h.read(n, from, pos, b)
 	return b
 }
 
-// read reads block n: from its start, or from pos+1 when its start is no
-// longer held (retention cut the block).
-func (h *history) read(n, pos uint64, b *histBlock) {
+// read reads block n from position from, or from pos when from is no
+// longer held (retention cut the block), up to the block's end or
+// histBlockBytes.
+func (h *history) read(n, from, pos uint64, b *histBlock) {
 	defer h.wg.Done()
 	ctx, cancel := context.WithTimeout(h.ctx, histReadTimeout)
 	defer cancel()
@@ -100,6 +106,9 @@ func (h *history) read(n, pos uint64, b *histBlock) {
 	read := func(after uint64) (bool, error) {
 		b.seqs, b.frames, b.bytes, b.from, b.upto = b.seqs[:0], b.frames[:0], 0, after, after
 		return h.bus.Read(ctx, after, to, func(seq uint64, payload []byte) bool {
+			if b.bytes >= histBlockBytes {
+				return false
+			}
 			f := busFrame(h.epoch, seq, payload)
 			b.seqs = append(b.seqs, seq)
 			b.frames = append(b.frames, f)
@@ -108,8 +117,8 @@ func (h *history) read(n, pos uint64, b *histBlock) {
 			return true
 		})
 	}
-	held, err := read(n * histBlockLen)
-	if err == nil && !held && pos > n*histBlockLen {
+	held, err := read(from)
+	if err == nil && !held && pos > from {
 		held, err = read(pos)
 	}
 	b.held, b.err = held, err
