@@ -71,7 +71,8 @@ type busState struct {
 // position on the bus (see Group): the same on every instance. The
 // in-memory ring (opts.Replay and ReplayBytes; opts.Store is ignored) keeps
 // the latest events for Resume; older ones Resume reads from the bus's
-// history, outside any lock. Call Close when done with the Group.
+// history, outside any lock. Notify and Join stay local: they reach this
+// instance's members. Call Close when done with the Group.
 func NewBusGroup(ctx context.Context, b Bus, opts *GroupOptions) (*Group, error) {
 	if b == nil {
 		return nil, errors.New("fastsse: NewBusGroup: nil bus")

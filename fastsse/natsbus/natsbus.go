@@ -303,6 +303,9 @@ func (b *Bus) Read(ctx context.Context, after, to uint64, fn func(seq uint64, pa
 		FilterSubjects: []string{b.subject},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    after + 1,
+		// The server forgets the read's consumer soon after: a storm of
+		// reads leaves no crowd of consumers behind.
+		InactiveThreshold: 5 * time.Second,
 	})
 	if err != nil {
 		return false, fmt.Errorf("natsbus: read: %w", err)
