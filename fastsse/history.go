@@ -61,9 +61,12 @@ func newHistory(b Bus) *history {
 	return &history{bus: b, epoch: b.Epoch(), ctx: ctx, stop: stop, blocks: make(map[uint64]*histBlock)}
 }
 
-// close cancels the reads in flight and waits for them.
+// close cancels the reads in flight and waits for them. No read starts
+// after it: get and prefetch check h.ctx under h.mu.
 func (h *history) close() {
+	h.mu.Lock()
 	h.stop()
+	h.mu.Unlock()
 	h.wg.Wait()
 }
 
@@ -87,12 +90,32 @@ func (h *history) get(pos uint64, c *Conn) *histBlock {
 		}
 		h.dropLocked(n) // stale or failed: read again
 	}
+	if err := h.ctx.Err(); err != nil { // the group is closed
+		b := &histBlock{done: make(chan struct{}), err: err}
+		close(b.done)
+		return b
+	}
 	b := &histBlock{done: make(chan struct{}), waiters: []*Conn{c}}
 	h.blocks[n] = b
 	h.order = append(h.order, n)
 	h.wg.Add(1)
 	go h.read(n, from, pos, b)
 	return b
+}
+
+// prefetch starts reading block n unless it is read or being read: a
+// replay reads the next block while it writes this one.
+func (h *history) prefetch(n uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.blocks[n] != nil || h.ctx.Err() != nil {
+		return
+	}
+	b := &histBlock{done: make(chan struct{})}
+	h.blocks[n] = b
+	h.order = append(h.order, n)
+	h.wg.Add(1)
+	go h.read(n, n*histBlockLen, n*histBlockLen, b)
 }
 
 // read reads block n from position from, or from pos when from is no
@@ -180,6 +203,9 @@ func (rc *replayCursor) histPage(dst []byte) (out []byte, events int, more, park
 	}
 	if b.err != nil || !b.held {
 		return dst, 0, false, false, true
+	}
+	if next := rc.pos/histBlockLen + 1; next*histBlockLen < rc.seam {
+		rc.hist.prefetch(next)
 	}
 	size, last := 0, rc.pos
 	for i, seq := range b.seqs {
