@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -93,6 +92,21 @@ func newApp(opts *fastsse.Options, bus fastsse.Bus) (*app, error) {
 	return &app{handler: r.Handler, feed: feed, ep: ep}, nil
 }
 
+// runPrefork runs the prefork master. With -nats embedded it hosts the
+// NATS server, and its children join it: one bus, one sequence for all.
+func runPrefork(addr string, procs int, natsFlag string) error {
+	if port, ok := cluster.EmbeddedPort(natsFlag); ok {
+		e, err := cluster.StartEmbedded(port)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		log.Printf("nats: embedded server at %s", e.URL())
+		os.Setenv(cluster.EnvURL, e.URL())
+	}
+	return runMaster(addr, procs)
+}
+
 // publish sends rate events per second of size bytes until ctx is done.
 func (a *app) publish(ctx context.Context, rate float64, size int) {
 	if rate <= 0 {
@@ -147,19 +161,8 @@ func main() {
 		log.Fatalf("-transport: %q is neither stream nor dense", *transport)
 	}
 	if *procs > 0 && !prefork.IsChild() {
-		// With -nats embedded the master hosts the server, and its
-		// children join it: one bus, one sequence for all of them.
-		if strings.HasPrefix(*natsFlag, "embedded") {
-			e, err := cluster.StartEmbedded(-1)
-			if err != nil {
-				log.Fatal(err)
-			}
-			defer e.Close()
-			log.Printf("nats: embedded server at %s", e.URL())
-			os.Setenv(cluster.EnvURL, e.URL())
-		}
-		if err := runMaster(*addr, *procs); err != nil {
-			log.Fatal(err) // the children's store is a temporary directory
+		if err := runPrefork(*addr, *procs, *natsFlag); err != nil {
+			log.Fatal(err)
 		}
 		return
 	}

@@ -274,6 +274,21 @@ func (b *Bus) Subscribe(after uint64, deliver func(seq uint64, payload []byte)) 
 // told to the clients.
 const pullBatch = 128
 
+// holds reports whether the stream holds every message after after, and
+// its last sequence.
+func (b *Bus) holds(ctx context.Context, after uint64) (last uint64, held bool, err error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("natsbus: %w", err)
+	}
+	st := info.State
+	first := st.FirstSeq
+	if st.Msgs == 0 {
+		first = st.LastSeq + 1
+	}
+	return st.LastSeq, after+1 >= first && after <= st.LastSeq, nil
+}
+
 // readBatch is how many messages one history fetch asks for.
 const readBatch = 256
 
@@ -283,19 +298,11 @@ const readBatch = 256
 // an ordered consumer from after+1 fetches the messages.
 func (b *Bus) Read(ctx context.Context, after, to uint64, fn func(seq uint64, payload []byte) bool) (bool, error) {
 	b.stats.reads.Add(1)
-	info, err := b.stream.Info(ctx)
-	if err != nil {
-		return false, fmt.Errorf("natsbus: %w", err)
+	last, held, err := b.holds(ctx, after)
+	if err != nil || !held {
+		return false, err
 	}
-	st := info.State
-	first := st.FirstSeq
-	if st.Msgs == 0 {
-		first = st.LastSeq + 1
-	}
-	if after+1 < first || after > st.LastSeq {
-		return false, nil
-	}
-	to = min(to, st.LastSeq)
+	to = min(to, last)
 	if after >= to {
 		return true, nil
 	}

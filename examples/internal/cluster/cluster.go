@@ -85,7 +85,7 @@ func Join(ctx context.Context, value, stream string) (*Conn, error) {
 	}
 	c := &Conn{}
 	url := value
-	if port, ok := embeddedPort(value); ok {
+	if port, ok := EmbeddedPort(value); ok {
 		if u := os.Getenv(EnvURL); u != "" {
 			url = u
 		} else {
@@ -112,8 +112,8 @@ func Join(ctx context.Context, value, stream string) (*Conn, error) {
 	return c, nil
 }
 
-// embeddedPort reads "embedded" (any port) or "embedded:PORT".
-func embeddedPort(value string) (int, bool) {
+// EmbeddedPort reads "embedded" (any port: -1) or "embedded:PORT".
+func EmbeddedPort(value string) (int, bool) {
 	if value == "embedded" {
 		return -1, true
 	}
