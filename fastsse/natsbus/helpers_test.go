@@ -111,6 +111,19 @@ func startInstance(tb testing.TB, ns *natsServer, cfg Config, gopts *fastsse.Gro
 	g, err := fastsse.NewBusGroup(ctx, bus, gopts)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = g.Close() })
+	ep, addr := serveGroupOpts(tb, g, opts)
+	return &instance{bus: bus, group: g, ep: ep, addr: addr}
+}
+
+// serveGroup serves g's resuming handler on 127.0.0.1:0 and returns the
+// address.
+func serveGroup(tb testing.TB, g *fastsse.Group) string {
+	_, addr := serveGroupOpts(tb, g, &fastsse.Options{Heartbeat: -1})
+	return addr
+}
+
+func serveGroupOpts(tb testing.TB, g *fastsse.Group, opts *fastsse.Options) (*fastsse.Endpoint, string) {
+	tb.Helper()
 	ep, err := fastsse.New[struct{}](resumer{g}, opts)
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -125,7 +138,7 @@ func startInstance(tb testing.TB, ns *natsServer, cfg Config, gopts *fastsse.Gro
 		_ = srv.ShutdownWithContext(ctx)
 		<-served
 	})
-	return &instance{bus: bus, group: g, ep: ep, addr: ln.Addr().String()}
+	return ep, ln.Addr().String()
 }
 
 // sseClient reads one event stream.
