@@ -18,10 +18,12 @@ test:
 	# The failure tests measure latency and timing: alone, with and without -race.
 	$(GO) test -race -count=1 -timeout 10m ./fastsse/failtest
 	$(GO) test -count=1 -timeout 10m ./fastsse/failtest
+	cd examples && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 10m ./...
 	cd bench/compare && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd bench/servers && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd examples/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd examples/lambda && $(GO) vet -tags lambda.norpc ./... && $(GO) test -race -count=1 -timeout 5m ./...
+	cd fastsse/natsbus && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 5m ./...
 
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
@@ -48,7 +50,7 @@ lint:
 	done
 
 run:
-	$(GO) run ./examples/pingpong -addr $(ADDR)
+	cd examples && $(GO) run ./pingpong -addr $(ADDR)
 
 # sse-bench against fastsse (stream, dense), a raw fasthttp loop, go-sse and
 # r3labs/sse; see bench/loadtest.sh. The full run writes bench/RESULTS.md.

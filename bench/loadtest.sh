@@ -7,6 +7,10 @@
 #   bash bench/loadtest.sh smoke   # make loadtest-smoke: 200 connections, < 1 min, table to stdout
 #   bash bench/loadtest.sh full    # make loadtest: 10k/19k idle, 10k fan-out at 1/10/100 ev/s,
 #                                  # tables into bench/RESULTS.md between the loadtest markers
+#   bash bench/loadtest.sh cluster-smoke  # three feeds on one NATS bus, 300 connections, < 1 min
+#   bash bench/loadtest.sh cluster        # 10,000 connections over three feeds, 10 and 100 ev/s,
+#                                  # one instance killed mid-window, against one process at the
+#                                  # same load; the table to stdout and $WORK/cluster.md
 #
 # Loopback only. Each server run: start on a free 127.0.0.1 port, wait until it
 # accepts, run sse-bench, SIGTERM it, wait for its exit (SIGKILL after 15 s).
@@ -22,9 +26,9 @@ set -euo pipefail
 
 MODE=${1:-}
 case $MODE in
-smoke | full) ;;
+smoke | full | cluster-smoke | cluster) ;;
 *)
-	echo "usage: $0 smoke|full" >&2
+	echo "usage: $0 smoke|full|cluster-smoke|cluster" >&2
 	exit 2
 	;;
 esac
@@ -34,7 +38,21 @@ cd "$ROOT"
 GO=${GO:-go}
 T0=$SECONDS
 
-if [[ $MODE == smoke ]]; then
+if [[ $MODE == cluster-smoke ]]; then
+	CLUSTER_CONNS=${LOADTEST_CLUSTER_CONNS:-300}
+	RATES=${LOADTEST_RATES-10}
+	FANOUT_D=${LOADTEST_FANOUT_D:-4s}
+	FANOUT_SETTLE=1s
+	PROCS=1
+	GAP=0.5
+elif [[ $MODE == cluster ]]; then
+	CLUSTER_CONNS=${LOADTEST_CLUSTER_CONNS:-10000}
+	RATES=${LOADTEST_RATES-10 100}
+	FANOUT_D=${LOADTEST_FANOUT_D:-20s}
+	FANOUT_SETTLE=2s
+	PROCS=2
+	GAP=2
+elif [[ $MODE == smoke ]]; then
 	SERVERS=${LOADTEST_SERVERS:-stream dense rawstream gosse r3labs}
 	IDLE=${LOADTEST_IDLE-200}
 	IDLE_D=${LOADTEST_IDLE_D:-1s}
@@ -96,7 +114,10 @@ cleanup() {
 		for _ in $(seq 1 50); do alive "$SERVER_PID" || break; sleep 0.1; done
 		kill -KILL "$SERVER_PID" 2>/dev/null || true
 	fi
-	if [[ $rc -ne 0 || ${LOADTEST_KEEP:-} == 1 || $MODE == full ]]; then
+	for pid in ${CLUSTER_PIDS:-}; do
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+	done
+	if [[ $rc -ne 0 || ${LOADTEST_KEEP:-} == 1 || $MODE == full || $MODE == cluster ]]; then
 		say "logs and reports kept in $WORK"
 	else
 		rm -rf "$WORK"
@@ -238,8 +259,104 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 say "building into $WORK"
 "$GO" build -o "$BIN/sse-bench" ./loadtest/sse-bench
-"$GO" build -o "$BIN/feed" ./examples/feed
+(cd examples && "$GO" build -o "$BIN/feed" ./feed)
 (cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable)
+
+# wait_accept PORT PID TAG: until 127.0.0.1:PORT accepts (≤ 15 s).
+wait_accept() {
+	local port=$1 pid=$2 tag=$3 deadline=$((SECONDS + 15))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		if ! alive "$pid" || ((SECONDS >= deadline)); then
+			note "$tag: no server on port $port"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# field FILE NAME: a figure from sse-bench's text report.
+field() { awk -v k="$2" '{ key = substr($0, 1, 31); sub(/ +$/, "", key) } key == k { print $NF; exit }' "$1"; }
+
+# cluster_run TAG RATE: three feeds (dense) on one bus, the first hosting
+# the embedded NATS server and publishing RATE ev/s, the others publishing
+# nothing; sse-bench spreads CLUSTER_CONNS over the three; the third is
+# killed (SIGKILL) in the middle of the window and its clients go on at the
+# next URL with Last-Event-ID.
+cluster_run() {
+	local tag=$1 rate=$2 np p1 p2 p3 rc=0 pids=()
+	np=$(free_port) && p1=$(free_port) && p2=$(free_port) && p3=$(free_port) || {
+		note "$tag: no free ports"
+		return 0
+	}
+	ports_wait $(((CLUSTER_CONNS + PROCS - 1) / PROCS + 500))
+	say "$tag"
+	local common=(-transport dense -size "$SIZE" -heartbeat "$HB" -drain-spread 1s)
+	"$BIN/feed" "${common[@]}" -addr "127.0.0.1:$p1" -rate "$rate" -nats "embedded:$np" >"$LOGS/$tag.feed1.log" 2>&1 &
+	pids+=($!)
+	log_cmd "$BIN/feed" "${common[@]}" -addr 127.0.0.1:PORT1 -rate "$rate" -nats embedded:NATSPORT
+	wait_accept "$p1" "${pids[0]}" "$tag" || { kill -KILL "${pids[@]}" 2>/dev/null; return 0; }
+	for p in "$p2" "$p3"; do
+		"$BIN/feed" "${common[@]}" -addr "127.0.0.1:$p" -rate 0 -nats "nats://127.0.0.1:$np" >"$LOGS/$tag.feed-$p.log" 2>&1 &
+		pids+=($!)
+		wait_accept "$p" "${pids[-1]}" "$tag" || { kill -KILL "${pids[@]}" 2>/dev/null; return 0; }
+	done
+	log_cmd "$BIN/feed" "${common[@]}" -addr 127.0.0.1:PORT2 -rate 0 -nats nats://127.0.0.1:NATSPORT "(and PORT3)"
+	CLUSTER_PIDS="${pids[*]}"
+	local urls="http://127.0.0.1:$p1/feed,http://127.0.0.1:$p2/feed,http://127.0.0.1:$p3/feed"
+	local argv=("$BIN/sse-bench" -url "$urls" -c "$CLUSTER_CONNS" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE" -procs "$PROCS" -server-pid "$(tr ' ' ',' <<<"${pids[*]}")" -json "$JSON/$tag.json")
+	log_cmd "$BIN/sse-bench" -url "http://127.0.0.1:PORT1/feed,http://127.0.0.1:PORT2/feed,http://127.0.0.1:PORT3/feed" -c "$CLUSTER_CONNS" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE" -procs "$PROCS" "(PORT3's instance is killed with SIGKILL half-way through the window)"
+	timeout -k 10 "$BENCH_TIMEOUT" "${argv[@]}" >"$LOGS/$tag.bench.txt" 2>"$LOGS/$tag.bench.err" &
+	local bp=$!
+	# The kill: half-way through the window, after the connecting phase
+	# (sse-bench prints "measure" on stderr when the window opens).
+	local deadline=$((SECONDS + 120))
+	until grep -q measure "$LOGS/$tag.bench.err" 2>/dev/null || ((SECONDS >= deadline)); do sleep 0.2; done
+	sleep "$(awk -v d="${FANOUT_D%s}" 'BEGIN { print d / 2 }')"
+	kill -KILL "${pids[2]}" 2>/dev/null || true
+	say "  killed instance 3 (pid ${pids[2]})"
+	wait "$bp" || rc=$?
+	((rc != 0)) && note "$tag: sse-bench exit status $rc ($(tail -n 2 "$LOGS/$tag.bench.err" | tr '\n' ' '))"
+	kill -TERM "${pids[0]}" "${pids[1]}" 2>/dev/null || true
+	for pid in "${pids[@]}"; do
+		for _ in $(seq 1 150); do alive "$pid" || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	CLUSTER_PIDS=""
+	sleep "$GAP"
+}
+
+if [[ $MODE == cluster* ]]; then
+	LOAD_START=$(loadavg)
+	say "cluster: $CLUSTER_CONNS connections, rates $RATES; load average $LOAD_START"
+	for r in $RATES; do
+		# One process at the same load: the baseline.
+		bench "cluster-base-$r" dense "$r" "$CLUSTER_CONNS" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE"
+		cluster_run "cluster-$r" "$r"
+	done
+	{
+		echo "| run | ev/s | connections | deliveries/s | p50 ms | p99 ms | gaps | duplicates | reconnects | failed |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+		for r in $RATES; do
+			for tag in "cluster-base-$r" "cluster-$r"; do
+				f=$LOGS/$tag.bench.txt
+				[[ -s $f ]] || continue
+				name="one process"
+				[[ $tag == cluster-[0-9]* ]] && name="3 instances on NATS, one killed"
+				echo "| $name | $r | $(field "$f" connections) | $(field "$f" 'deliveries/s') | $(field "$f" 'latency p50 (ms)') | $(field "$f" 'latency p99 (ms)') | $(field "$f" gaps) | $(field "$f" duplicates) | $(field "$f" reconnects) | $(field "$f" failed) |"
+			done
+		done
+		echo
+		echo "Load average $LOAD_START at the start, $(loadavg) at the end. Commands:"
+		echo
+		echo '```sh'
+		awk '!seen[$0]++' "$WORK/commands.txt"
+		echo '```'
+		[[ -s $WORK/notes.txt ]] && { echo; echo "Notes:"; cat "$WORK/notes.txt"; }
+	} >"$WORK/cluster.md"
+	cat "$WORK/cluster.md"
+	exit 0
+fi
 
 WAITED=0
 if [[ $MODE == full ]]; then

@@ -146,24 +146,50 @@ func (c *Conn) push(it item) error {
 	return nil
 }
 
-// pushReplay queues a replay frame. No overflow policy applies to it: it is
-// sent from Init (Group.Resume), before anything could fill the queue, so a
-// full queue means a QueueSize too small to hold even that, and the caller
-// gets ErrQueueFull.
-func (c *Conn) pushReplay(f *Frame) error {
+// pushReplay queues a replay (or a gap event). No overflow policy applies to
+// it: it is sent from Init (Group.Resume), before anything could fill the
+// queue, so a full queue means a QueueSize too small to hold even that, and
+// the caller gets ErrQueueFull.
+func (c *Conn) pushReplay(it item) error {
 	c.mu.Lock()
 	q, err := c.queueLocked()
 	if err == nil && q.full() {
 		err = ErrQueueFull
 	}
 	if err == nil {
-		q.push(item{kind: kindFrame, frame: f})
+		q.push(it)
 	}
 	c.mu.Unlock()
 	if err == nil {
 		c.wake()
 	}
 	return err
+}
+
+// requeue gives back a taken queue that still holds items (a replay that
+// goes on, and what was queued behind it): they go before anything queued
+// since, and the stream is woken for another turn, unless the replay waits
+// for a history read (which wakes it). An empty q goes back to the pool.
+func (c *Conn) requeue(q *ring) {
+	c.mu.Lock()
+	if q.n == 0 || c.ended {
+		c.mu.Unlock()
+		c.core.rings.put(q)
+		return
+	}
+	if c.q != nil {
+		for c.q.n > 0 {
+			q.push(c.q.pop())
+		}
+		c.core.rings.put(c.q)
+	}
+	c.q = q
+	// A replay waiting for a history read is woken by the read.
+	parked := q.buf[q.head].kind == kindReplay && q.buf[q.head].replay.parked()
+	c.mu.Unlock()
+	if !parked {
+		c.wake()
+	}
 }
 
 // queueLocked returns the queue to add to, taking one from the pool if the

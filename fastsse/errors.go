@@ -30,6 +30,9 @@ var (
 	// ErrQueueFull is returned by Notify and Info when the connection's queue is
 	// full and its overflow policy is OverflowDropNewest: the message was dropped.
 	ErrQueueFull = errors.New("fastsse: queue full, message dropped")
+	// ErrIDSet is returned by Group.Publish for an event with an ID in a
+	// group that keeps replay: such a group numbers its events itself.
+	ErrIDSet = errors.New("fastsse: a group with replay assigns event ids: leave Event.ID empty")
 )
 
 // Reasons passed to Terminate and returned by Conn.Err. A recovered panic is

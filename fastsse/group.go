@@ -2,7 +2,6 @@ package fastsse
 
 import (
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -17,6 +16,15 @@ import (
 // policy apply to it alone. The zero Group is ready to use, without replay;
 // NewGroup makes one that keeps events for Resume. A Group is safe for
 // concurrent use.
+//
+// Event ids. A Group that keeps replay numbers its events itself: the id of
+// each is EPOCH-SEQ, where SEQ is its position (1, 2, 3, ... in decimal)
+// and EPOCH names the store's sequence. The in-memory ring's epoch is 8
+// random characters of [0-9a-v], drawn anew for every ring, so it differs
+// between groups, processes and restarts: "k3x9q2mz-42". Resume reads a
+// Last-Event-ID of another epoch, one not of this form, or one ahead of the
+// group's position as a gap (ErrReplayGap), never as a place in its own
+// sequence. Treat ids as opaque strings.
 type Group struct {
 	// mu orders Publish against Publish and against Resume: an event is
 	// stored and queued to the members in one step, so a resuming connection
@@ -28,8 +36,10 @@ type Group struct {
 	// joins again reuses its hook rather than adding one per Join.
 	hooked map[*Conn]struct{}
 	store  ReplayStore
-	seq    uint64   // ids assigned by Publish
-	obs    Observer // GroupOptions.Observer
+	bus    *busState // nil unless made by NewBusGroup
+	epoch  string    // the store's epoch
+	seq    uint64    // the position of the newest event published
+	obs    Observer  // GroupOptions.Observer
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -38,9 +48,17 @@ type GroupOptions struct {
 	// keeps for Resume. Default 0: none (Resume then reports ErrReplayGap for
 	// any id).
 	Replay int
-	// Store, when set, keeps events instead of the in-memory ring (Replay is
-	// then ignored): back it with a database to resume across restarts.
+	// ReplayBytes bounds the ring in bytes as well: it keeps the latest
+	// events whose encoded frames fit in it. Default DefaultReplayBytes.
+	ReplayBytes int
+	// Store, when set, keeps events instead of the in-memory ring (Replay
+	// and ReplayBytes are then ignored): back it with a database to resume
+	// across restarts. NewBusGroup ignores it: the bus keeps the history.
 	Store ReplayStore
+	// PublishTimeout bounds Publish on a bus (NewBusGroup): it returns the
+	// bus's error, or a context deadline error, once this has passed.
+	// Default DefaultPublishTimeout.
+	PublishTimeout time.Duration
 	// Observer, when set, hears of every Publish (Observer.Published).
 	// Replays are told to the resuming stream's endpoint's Observer.
 	// Default nil.
@@ -57,8 +75,11 @@ func NewGroup(opts *GroupOptions) *Group {
 		case opts.Store != nil:
 			g.store = opts.Store
 		case opts.Replay > 0:
-			g.store = NewReplayRing(opts.Replay)
+			g.store = NewReplayRing(opts.Replay, opts.ReplayBytes)
 		}
+	}
+	if g.store != nil {
+		g.epoch, g.seq = g.store.Position()
 	}
 	return g
 }
@@ -106,14 +127,27 @@ func (g *Group) joinLocked(c *Conn) error {
 // and live events, however Publish races it. Call it from Init with Init's
 // lastEventID.
 //
-// An empty lastEventID just joins. When lastEventID is not in the store
-// (unknown, or older than what the store keeps), c joins with nothing
-// replayed and Resume returns ErrReplayGap: the client may have missed
-// events, so tell it (an initial event, say) and let it resynchronise.
-// Resume returns ErrClosed, not joining c, if c's stream has ended. For a
-// member, Resume is Join: it replays nothing. Should c's queue be full
-// (Resume is meant for Init, before anything can fill it), Resume returns
-// ErrQueueFull and c stays joined without the replay.
+// The replay is read from the store and written a page (64 KiB, or one
+// larger event) at a time, as the client takes it: a client that does not
+// read holds one page, however much it missed. Live events wait behind the
+// replay in c's queue, bounded by Options.QueueSize as ever. Should the
+// store drop events before c has had them (a ring overtaken by publishing
+// while c reads slowly), c gets a GapEvent whose data is the id of the last
+// event it got, and goes on from its join position.
+//
+// An empty lastEventID just joins. When the store does not hold everything
+// after lastEventID (unknown, of another epoch, or older than what the
+// store keeps), c joins with nothing replayed, Resume queues a GapEvent for
+// it (before any live event) and returns ErrReplayGap: the client may have
+// missed events. Resume returns ErrClosed, not joining c, if c's stream has
+// ended. For a member, Resume is Join: it replays nothing. Should c's queue
+// be full (Resume is meant for Init, before anything can fill it), Resume
+// returns ErrQueueFull and c stays joined without the replay.
+//
+// On a bus (NewBusGroup), what the ring no longer holds is read from the
+// bus's history, shared among the connections that resume at once; if the
+// history no longer holds lastEventID either, Resume has returned nil and
+// the GapEvent comes in the stream, before any live event.
 func (g *Group) Resume(c *Conn, lastEventID string) error {
 	res, events, err := g.resume(c, lastEventID)
 	if c != nil && !errors.Is(err, ErrClosed) {
@@ -122,8 +156,13 @@ func (g *Group) Resume(c *Conn, lastEventID string) error {
 	return err
 }
 
-// resume is Resume, and says what it replayed.
+// resume is Resume, and says what it made of lastEventID: the events it
+// queued for replay (a replay from a bus's history that turns out to be
+// gone reports its gap in the stream, not here).
 func (g *Group) resume(c *Conn, lastEventID string) (ReplayResult, int, error) {
+	if g.bus != nil {
+		g.awaitPosition(lastEventID)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, member := g.members[c]; member || lastEventID == "" {
@@ -134,26 +173,45 @@ func (g *Group) resume(c *Conn, lastEventID string) (ReplayResult, int, error) {
 	if err := g.joinLocked(c); err != nil {
 		return ReplayNone, 0, err
 	}
-	if g.store == nil {
-		return ReplayGap, 0, ErrReplayGap
+	epoch, after, ok := parseID(lastEventID)
+	if g.store == nil || !ok || epoch != g.epoch || after > g.seq {
+		return ReplayGap, 0, g.gapLocked(c, lastEventID)
 	}
-	// The replay goes into the queue as one frame, so a long replay is not
-	// cut by the queue's bound.
-	var replay []byte
-	events := 0
-	found := g.store.Since(lastEventID, func(f *Frame) {
-		replay = append(replay, f.Bytes()...)
-		events++
-	})
-	if !found {
-		return ReplayGap, 0, ErrReplayGap
+	held := g.store.Read(after, func(uint64, *Frame) bool { return false })
+	if !held && g.bus == nil {
+		return ReplayGap, 0, g.gapLocked(c, lastEventID)
 	}
-	if len(replay) > 0 {
-		if err := c.pushReplay(&Frame{b: replay}); err != nil {
-			return ReplayHit, 0, err
-		}
+	if after == g.seq {
+		return ReplayHit, 0, nil
 	}
-	return ReplayHit, events, nil
+	events := int(g.seq - after)
+	if !held {
+		// Older than the ring: the cursor reads the bus's history, on a
+		// goroutine of the history's, never under g.mu. Whether the
+		// history still holds after is known only then: if not, the
+		// client gets the GapEvent from the cursor.
+		return ReplayHit, events, c.pushReplay(item{kind: kindReplay, replay: &replayCursor{
+			store: g.store, epoch: g.epoch, pos: after, seam: g.seq, hist: g.bus.hist, conn: c,
+		}})
+	}
+	// The replay goes into the queue as one item, a cursor, so the queue's
+	// bound does not cut it; c's turns write it a page at a time, as the
+	// client takes it, reading the store without g's lock. Live events
+	// published from now on queue behind it: the seam is g.seq.
+	return ReplayHit, events, c.pushReplay(item{kind: kindReplay, replay: &replayCursor{store: g.store, epoch: g.epoch, pos: after, seam: g.seq}})
+}
+
+// gapLocked queues the GapEvent for c and returns ErrReplayGap. g.mu must
+// be held.
+func (g *Group) gapLocked(c *Conn, lastEventID string) error {
+	id := ""
+	if g.store != nil {
+		id = formatID(g.epoch, g.seq)
+	}
+	if err := c.pushReplay(item{kind: kindFrame, frame: gapFrame(id, lastEventID)}); err != nil {
+		return errors.Join(ErrReplayGap, err)
+	}
+	return ErrReplayGap
 }
 
 // Leave removes c from the group; a connection leaves by itself when its
@@ -190,13 +248,20 @@ func (g *Group) Notify(msg any) {
 }
 
 // Publish encodes ev once and queues the same immutable bytes for every
-// member; the members' callbacks are not called. When the group keeps a
-// replay store and ev.ID is empty, Publish gives the event the next number
-// of a sequence of its own (1, 2, 3, ...). It returns the event's id, or the
-// encoder's error, and then publishes nothing. It never blocks on a member.
+// member; the members' callbacks are not called. A group that keeps replay
+// gives the event the next id of its sequence (see Group) and refuses one
+// that has an id already (ErrIDSet); a group without replay sends ev.ID as
+// it is. Publish returns the event's id, or an error, and then publishes
+// nothing. It never blocks on a member.
 func (g *Group) Publish(ev *Event) (id string, err error) {
 	if err := ev.validate(); err != nil {
 		return "", err
+	}
+	if g.store != nil && ev.ID != "" {
+		return "", ErrIDSet
+	}
+	if g.bus != nil {
+		return g.publishBus(ev) // delivered to the members by the bus
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -205,15 +270,18 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 		defer func() { g.obs.Published(len(g.members), time.Since(start)) }()
 	}
 	id = ev.ID
-	if id == "" && g.store != nil {
-		g.seq++
+	if g.store != nil {
 		e := *ev
-		e.ID = strconv.FormatUint(g.seq, 10)
+		e.ID = formatID(g.epoch, g.seq+1)
+		if err := e.validate(); err != nil { // an epoch of a store's with a line break
+			return "", err
+		}
 		ev, id = &e, e.ID
 	}
 	f := ev.frame()
 	if g.store != nil {
-		g.store.Add(id, f)
+		g.seq++
+		g.store.Add(g.seq, f)
 	}
 	for c := range g.members {
 		_ = c.push(item{kind: kindFrame, frame: f})

@@ -69,19 +69,15 @@ func joinInit(g *fastsse.Group) func(string, *fastsse.Request) fastsse.InitResul
 }
 
 // resumeInit returns an Init that resumes the connection in g from the
-// client's Last-Event-ID and, when withGap and Resume reports ErrReplayGap,
-// opens with an initial event of type "gap" whose data is that id. Any other
-// Resume error answers 500, which fails the client.
-func resumeInit(g *fastsse.Group, withGap bool) func(string, *fastsse.Request) fastsse.InitResult[int] {
+// client's Last-Event-ID and opens the stream; on ErrReplayGap, Resume has
+// queued the gap event itself. Any other Resume error answers 500, which
+// fails the client.
+func resumeInit(g *fastsse.Group) func(string, *fastsse.Request) fastsse.InitResult[int] {
 	return func(lastID string, req *fastsse.Request) fastsse.InitResult[int] {
-		err := g.Resume(req.Conn(), lastID)
-		switch {
-		case err == nil:
-			return fastsse.Open(0)
-		case errors.Is(err, fastsse.ErrReplayGap) && withGap:
-			return fastsse.Open(0, fastsse.Event{Event: "gap", Data: "after " + lastID})
+		if err := g.Resume(req.Conn(), lastID); err != nil && !errors.Is(err, fastsse.ErrReplayGap) {
+			return fastsse.Reply(http.StatusInternalServerError, []byte(err.Error()), 0)
 		}
-		return fastsse.Reply(http.StatusInternalServerError, []byte(err.Error()), 0)
+		return fastsse.Open(0)
 	}
 }
 
@@ -139,14 +135,31 @@ func expectIDs(c *ssetest.Client, ids ...string) error {
 	return nil
 }
 
-// seq returns the ids from, from+1, ..., to as strings.
-func seq(from, to int) []string {
+// seq returns the ids of a replaying group's positions from, from+1, ...,
+// to: EPOCH-SEQ, with the epoch of the id epochOf was given.
+func seq(epoch string, from, to int) []string {
+	var s []string
+	for i := from; i <= to; i++ {
+		s = append(s, idAt(epoch, i))
+	}
+	return s
+}
+
+// numbers returns from, from+1, ..., to as strings: the ids a group without
+// replay sends as Publish is given them.
+func numbers(from, to int) []string {
 	var s []string
 	for i := from; i <= to; i++ {
 		s = append(s, strconv.Itoa(i))
 	}
 	return s
 }
+
+// epochOf returns the epoch of a replaying group's id (EPOCH-SEQ).
+func epochOf(id string) string { return id[:strings.LastIndexByte(id, '-')] }
+
+// idAt returns the id of position n in epoch.
+func idAt(epoch string, n int) string { return epoch + "-" + strconv.Itoa(n) }
 
 // dialStuck opens a stream from a raw TCP client with a small receive
 // buffer that never reads.
@@ -218,7 +231,7 @@ func TestGroupThousandMembers(t *testing.T) {
 			_, err := g.Publish(&fastsse.Event{ID: "end", Data: "end"})
 			require.NoError(t, err)
 
-			want := append(seq(1, events), "end")
+			want := append(numbers(1, events), "end")
 			errs = make(chan error, members)
 			for i, c := range clients {
 				wg.Add(1)
@@ -322,7 +335,7 @@ func TestGroupResumeSeam(t *testing.T) {
 				follow   = 150 // events each client checks after its last id
 			)
 			g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 1 << 16})
-			h := &memberHandler{init: resumeInit(g, false)}
+			h := &memberHandler{init: resumeInit(g)}
 			// The publisher runs at about 10k events/s. QueueSize bounds what may
 			// wait for a stream that is momentarily off the CPU; 1<<14 is more
 			// than a second of events, so a stream that overflows (and fails the
@@ -330,17 +343,20 @@ func TestGroupResumeSeam(t *testing.T) {
 			s := startGroup(t, tr, h, &fastsse.Options{QueueSize: 1 << 14, Overflow: fastsse.OverflowClose, Heartbeat: -1})
 
 			var latest atomic.Int64
+			first, err := g.Publish(&fastsse.Event{Data: "x"})
+			require.NoError(t, err)
+			epoch := epochOf(first)
 			stop, stopped := make(chan struct{}), make(chan struct{})
 			go func() {
 				defer close(stopped)
-				for i := 1; ; i++ {
+				for i := 2; ; i++ {
 					select {
 					case <-stop:
 						return
 					default:
 					}
 					id, err := g.Publish(&fastsse.Event{Data: "x"})
-					if err != nil || id != strconv.Itoa(i) {
+					if err != nil || id != idAt(epoch, i) {
 						panic(fmt.Sprintf("Publish %d: %q, %v", i, id, err))
 					}
 					latest.Store(int64(i))
@@ -364,13 +380,13 @@ func TestGroupResumeSeam(t *testing.T) {
 					// From the newest id back to 400 events ago: the replay runs
 					// from nothing up to a few hundred frames.
 					last := int(latest.Load()) - rand.IntN(400)
-					c, err := openStream(s.Addr, strconv.Itoa(last))
+					c, err := openStream(s.Addr, idAt(epoch, last))
 					if err != nil {
 						errs <- fmt.Errorf("client %d: %w", k, err)
 						return
 					}
 					defer c.Close()
-					if err := expectIDs(c, seq(last+1, last+follow)...); err != nil {
+					if err := expectIDs(c, seq(epoch, last+1, last+follow)...); err != nil {
 						errs <- fmt.Errorf("client %d resuming after %d: %w", k, last, err)
 					}
 				}()
@@ -385,30 +401,36 @@ func TestGroupResumeSeam(t *testing.T) {
 	}
 }
 
-// TestGroupResumeGap: an id older than the ring, or unknown, is reported
-// (fastsse.ErrReplayGap, turned by the handler into an initial "gap" event, which
-// arrives first); the client is joined all the same and gets live events.
+// TestGroupResumeGap: an id older than the ring, of another epoch, or
+// unknown, is reported (fastsse.ErrReplayGap, and Resume's gap event, which
+// arrives first, with the id the client sent and the position it joined
+// at); the client is joined all the same and gets live events. A ring of 5
+// resumes 5 missed events.
 func TestGroupResumeGap(t *testing.T) {
 	for _, tr := range ssetest.Transports {
 		t.Run(tr.Name, func(t *testing.T) {
 			t.Parallel()
 			g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 5})
-			h := &memberHandler{init: resumeInit(g, true)}
+			h := &memberHandler{init: resumeInit(g)}
 			s := startGroup(t, tr, h, &fastsse.Options{Heartbeat: -1})
-			for range 10 { // ids 1..10; the ring keeps 6..10
-				_, err := g.Publish(&fastsse.Event{Data: "x"})
+			var epoch string
+			for range 10 { // positions 1..10; the ring keeps 6..10
+				id, err := g.Publish(&fastsse.Event{Data: "x"})
 				require.NoError(t, err)
+				epoch = epochOf(id)
 			}
 			tests := []struct {
 				lastID string
 				gap    bool
 				replay []string
 			}{
-				{"2", true, nil},   // older than the ring
-				{"5", true, nil},   // just evicted
-				{"abc", true, nil}, // never published
-				{"6", false, seq(7, 10)},
-				{"10", false, nil}, // up to date
+				{idAt(epoch, 2), true, nil}, // older than the ring
+				{idAt(epoch, 4), true, nil}, // just evicted: 5 missed, 4 kept
+				{"abc", true, nil},          // never published
+				{"7", true, nil},            // an id of an older server's
+				{idAt("other123", 7), true, nil},
+				{idAt(epoch, 5), false, seq(epoch, 6, 10)},
+				{idAt(epoch, 10), false, nil}, // up to date
 			}
 			var clients []*ssetest.Client
 			for _, tt := range tests {
@@ -417,17 +439,18 @@ func TestGroupResumeGap(t *testing.T) {
 			require.Equal(t, len(tests), g.Len(), "every client joined, gap or not")
 			id, err := g.Publish(&fastsse.Event{Data: "live"})
 			require.NoError(t, err)
-			require.Equal(t, "11", id)
+			require.Equal(t, idAt(epoch, 11), id)
 
 			for i, tt := range tests {
 				t.Run("last="+tt.lastID, func(t *testing.T) {
 					c := clients[i]
 					if tt.gap {
 						ev := c.Event(t)
-						assert.Equal(t, "gap", ev.Type, "the gap comes first")
-						assert.Equal(t, "after "+tt.lastID, ev.Data)
+						assert.Equal(t, fastsse.GapEvent, ev.Type, "the gap comes first")
+						assert.Equal(t, tt.lastID, ev.Data)
+						assert.Equal(t, idAt(epoch, 10), ev.ID, "the position it joined at")
 					}
-					require.NoError(t, expectIDs(c, append(tt.replay, "11")...))
+					require.NoError(t, expectIDs(c, append(tt.replay, idAt(epoch, 11))...))
 				})
 			}
 		})
@@ -440,14 +463,15 @@ func TestGroupResumeNoStore(t *testing.T) {
 		t.Run(tr.Name, func(t *testing.T) {
 			t.Parallel()
 			var g fastsse.Group
-			h := &memberHandler{init: resumeInit(&g, true)}
+			h := &memberHandler{init: resumeInit(&g)}
 			s := startGroup(t, tr, h, &fastsse.Options{Heartbeat: -1})
 			resumed := getStream(t, s.Addr, "41")
 			fresh := getStream(t, s.Addr, "")
 			_, err := g.Publish(&fastsse.Event{ID: "42", Data: "x"})
 			require.NoError(t, err)
 			ev := resumed.Event(t)
-			assert.Equal(t, "gap", ev.Type)
+			assert.Equal(t, fastsse.GapEvent, ev.Type)
+			assert.Equal(t, "41", ev.Data)
 			assert.Equal(t, "42", resumed.Event(t).ID)
 			assert.Equal(t, "42", fresh.Event(t).ID)
 		})

@@ -34,7 +34,9 @@ func TestGroupZeroValue(t *testing.T) {
 	assert.Equal(t, 1, g.Len(), "joined despite the gap")
 	assert.NoError(t, g.Resume(c, ""), "no id: just join")
 	assert.Equal(t, 1, g.Len())
-	assert.Empty(t, grpTake(c), "nothing replayed")
+	its := grpTake(c)
+	require.Len(t, its, 1, "nothing replayed, the gap told")
+	assert.Equal(t, "event: lasse-gap\ndata: 3\n\n", string(its[0].frame.Bytes()))
 }
 
 func TestGroupJoinLeave(t *testing.T) {
@@ -136,7 +138,7 @@ func TestGroupPublishIDs(t *testing.T) {
 	require.NoError(t, g.Join(c))
 
 	ev := &Event{Event: "tick", Data: "x"}
-	for _, want := range []string{"1", "2"} {
+	for _, want := range grpIDs(g, 1, 2) {
 		id, err := g.Publish(ev)
 		require.NoError(t, err)
 		assert.Equal(t, want, id)
@@ -144,13 +146,13 @@ func TestGroupPublishIDs(t *testing.T) {
 	assert.Empty(t, ev.ID, "the caller's event is not modified")
 
 	id, err := g.Publish(&Event{ID: "own", Data: "y"})
-	require.NoError(t, err)
-	assert.Equal(t, "own", id, "an id of the caller's is kept")
+	require.ErrorIs(t, err, ErrIDSet, "a group with replay numbers its events itself")
+	assert.Empty(t, id)
 	id, err = g.Publish(&Event{Data: "z"})
 	require.NoError(t, err)
-	assert.Equal(t, "3", id, "and takes no number of the sequence")
+	assert.Equal(t, grpID(g, 3), id, "the refused event took no number of the sequence")
 
-	assert.Equal(t, "1|2|own|3", grpFrameIDs(grpTake(c)))
+	assert.Equal(t, strings.Join(grpIDs(g, 1, 3), "|"), grpFrameIDs(grpTake(c)))
 }
 
 // TestGroupPublishInvalid: an invalid event returns the encoder's error and
@@ -171,6 +173,7 @@ func TestGroupPublishInvalid(t *testing.T) {
 		{&Event{ID: "a\x00", Data: "x"}, ErrInvalidID},
 		{&Event{Event: "a\rb", Data: "x"}, ErrInvalidType},
 		{&Event{Data: "x", Retry: -time.Second}, ErrInvalidRetry},
+		{&Event{ID: "7", Data: "x"}, ErrIDSet},
 	}
 	for _, tt := range tests {
 		id, err := g.Publish(tt.ev)
@@ -178,10 +181,10 @@ func TestGroupPublishInvalid(t *testing.T) {
 		assert.Empty(t, id)
 	}
 	assert.Empty(t, grpTake(c))
-	assert.Empty(t, rec.ids)
+	assert.Empty(t, rec.seqs)
 	id, err := g.Publish(&Event{Data: "ok"})
 	require.NoError(t, err)
-	assert.Equal(t, "1", id)
+	assert.Equal(t, "rec-1", id)
 }
 
 // TestGroupPublishSharesFrame: Publish encodes once; every member's queue
@@ -211,41 +214,54 @@ func TestGroupPublishSharesFrame(t *testing.T) {
 // TestGroupResumeQueue: what Resume puts in the queue, for each kind of id.
 func TestGroupResumeQueue(t *testing.T) {
 	ep := grpEndpoint(t, nil)
+	other := NewGroup(&GroupOptions{Replay: 3})
 	tests := []struct {
-		lastID string
-		err    error
-		want   string // ids replayed
+		name   string
+		lastID func(g *Group) string
+		gap    bool
+		want   []int // positions replayed
 	}{
-		{"", nil, ""},
-		{"3", nil, "4|5"},
-		{"4", nil, "5"},
-		{"5", nil, ""}, // the newest: nothing missed
-		{"2", ErrReplayGap, ""},
-		{"1", ErrReplayGap, ""},
-		{"99", ErrReplayGap, ""},
-		{"junk", ErrReplayGap, ""},
+		{"empty", func(*Group) string { return "" }, false, nil},
+		{"2", func(g *Group) string { return grpID(g, 2) }, false, []int{3, 4, 5}}, // a ring of 3 resumes 3
+		{"3", func(g *Group) string { return grpID(g, 3) }, false, []int{4, 5}},
+		{"4", func(g *Group) string { return grpID(g, 4) }, false, []int{5}},
+		{"5", func(g *Group) string { return grpID(g, 5) }, false, nil}, // the newest: nothing missed
+		{"1", func(g *Group) string { return grpID(g, 1) }, true, nil},  // 4 missed, 3 kept
+		{"ahead", func(g *Group) string { return grpID(g, 6) }, true, nil},
+		{"other group", func(*Group) string { return grpID(other, 3) }, true, nil},
+		{"bare number", func(*Group) string { return "3" }, true, nil},
+		{"junk", func(*Group) string { return "junk" }, true, nil},
 	}
 	for _, tt := range tests {
-		t.Run("last="+tt.lastID, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			g := NewGroup(&GroupOptions{Replay: 3})
-			for range 5 { // ids 1..5; the ring keeps 3, 4, 5
+			for range 5 { // positions 1..5; the ring keeps 3, 4, 5
 				_, err := g.Publish(&Event{Data: "x"})
 				require.NoError(t, err)
 			}
 			c := grpBareConn(t, ep)
-			err := g.Resume(c, tt.lastID)
-			if tt.err == nil {
-				require.NoError(t, err)
-			} else {
-				require.ErrorIs(t, err, tt.err)
-			}
+			last := tt.lastID(g)
+			err := g.Resume(c, last)
 			its := grpTake(c)
-			assert.LessOrEqual(t, len(its), 1, "a replay is one item")
-			assert.Equal(t, tt.want, grpFrameIDs(its))
+			if tt.gap {
+				require.ErrorIs(t, err, ErrReplayGap)
+				require.Len(t, its, 1, "the gap event, nothing replayed")
+				evs := parseAll(its[0].frame.Bytes())
+				require.Len(t, evs, 1)
+				assert.Equal(t, specEvent{Type: GapEvent, Data: last, ID: grpID(g, 5), IDSet: true}, evs[0])
+			} else {
+				require.NoError(t, err)
+				assert.LessOrEqual(t, len(its), 1, "a replay is one item")
+				var want []string
+				for _, p := range tt.want {
+					want = append(want, grpID(g, p))
+				}
+				assert.Equal(t, strings.Join(want, "|"), grpReplayIDs(t, its))
+			}
 			// Joined either way: the next event arrives live.
-			_, err = g.Publish(&Event{ID: "live", Data: "y"})
+			id, err := g.Publish(&Event{Data: "y"})
 			require.NoError(t, err)
-			assert.Equal(t, "live", grpFrameIDs(grpTake(c)))
+			assert.Equal(t, id, grpFrameIDs(grpTake(c)))
 		})
 	}
 }
@@ -260,35 +276,36 @@ func TestGroupResumeReplayBeyondQueueSize(t *testing.T) {
 		require.NoError(t, err)
 	}
 	c := grpBareConn(t, ep)
-	require.NoError(t, g.Resume(c, "10"))
-	assert.Equal(t, strings.Join(grpSeq(11, 50), "|"), grpFrameIDs(grpTake(c)))
+	require.NoError(t, g.Resume(c, grpID(g, 10)))
+	assert.Equal(t, strings.Join(grpIDs(g, 11, 50), "|"), grpReplayIDs(t, grpTake(c)))
 }
 
-// grpRecStore is a ReplayStore that records what it is given.
+// grpRecStore is a ReplayStore that records what it is given; its epoch
+// is "rec".
 type grpRecStore struct {
-	ids    []string
+	seqs   []uint64
 	frames []*Frame
 }
 
-func (s *grpRecStore) Add(id string, f *Frame) {
-	s.ids = append(s.ids, id)
+func (s *grpRecStore) Position() (string, uint64) { return "rec", 0 }
+
+func (s *grpRecStore) Add(seq uint64, f *Frame) {
+	s.seqs = append(s.seqs, seq)
 	s.frames = append(s.frames, f)
 }
 
-func (s *grpRecStore) Since(id string, fn func(*Frame)) bool {
-	for i, v := range s.ids {
-		if v == id {
-			for _, f := range s.frames[i+1:] {
-				fn(f)
-			}
-			return true
+func (s *grpRecStore) Read(after uint64, fn func(uint64, *Frame) bool) bool {
+	for i, v := range s.seqs {
+		if v > after && !fn(v, s.frames[i]) {
+			break
 		}
 	}
-	return false
+	return true
 }
 
-// TestGroupCustomStore: a Store replaces the ring (Replay is then ignored)
-// and is given each event's id and its frame, the id field included.
+// TestGroupCustomStore: a Store replaces the ring (Replay is then ignored),
+// names the epoch, and is given each event's position and its frame, the
+// id field included.
 func TestGroupCustomStore(t *testing.T) {
 	rec := &grpRecStore{}
 	g := NewGroup(&GroupOptions{Replay: 1, Store: rec})
@@ -296,12 +313,12 @@ func TestGroupCustomStore(t *testing.T) {
 		_, err := g.Publish(&Event{Event: "e", Data: "d"})
 		require.NoError(t, err)
 	}
-	require.Equal(t, []string{"1", "2", "3"}, rec.ids)
-	assert.Equal(t, "id: 2\nevent: e\ndata: d\n\n", string(rec.frames[1].Bytes()))
+	require.Equal(t, []uint64{1, 2, 3}, rec.seqs)
+	assert.Equal(t, "id: rec-2\nevent: e\ndata: d\n\n", string(rec.frames[1].Bytes()))
 
 	c := grpBareConn(t, grpEndpoint(t, nil))
-	require.NoError(t, g.Resume(c, "1"), "the store has 1; a ring of 1 would not")
-	assert.Equal(t, "2|3", grpFrameIDs(grpTake(c)))
+	require.NoError(t, g.Resume(c, "rec-1"), "the store has 1; a ring of 1 would not")
+	assert.Equal(t, "rec-2|rec-3", grpReplayIDs(t, grpTake(c)))
 }
 
 func TestGroupNewGroupOptions(t *testing.T) {
@@ -341,5 +358,3 @@ func TestGroupOverflowIsolated(t *testing.T) {
 		})
 	}
 }
-
-// ---- Over the network: a real fasthttp server on loopback, real clients. ----

@@ -8,13 +8,15 @@ const (
 	kindNotify itemKind = iota + 1
 	kindInfo
 	kindFrame
+	kindReplay // a replay in progress: one page per turn (replay.go)
 )
 
 // item is one pending message.
 type item struct {
-	kind  itemKind
-	msg   any
-	frame *Frame
+	kind   itemKind
+	msg    any
+	frame  *Frame
+	replay *replayCursor
 }
 
 // ring is a bounded FIFO of items. It is owned by one Conn at a time: under
@@ -34,7 +36,9 @@ type ring struct {
 
 const ringStart = 4
 
-func (r *ring) full() bool { return r.n == r.limit }
+// full reports whether the ring holds its limit. A requeued batch (a replay
+// that goes on, with what was queued behind it) may take it past the limit.
+func (r *ring) full() bool { return r.n >= r.limit }
 
 func (r *ring) push(it item) {
 	if r.n == len(r.buf) {
@@ -44,9 +48,24 @@ func (r *ring) push(it item) {
 	r.n++
 }
 
-// grow doubles the ring's room, up to its limit, keeping the order.
+// pushFront puts it before the oldest item.
+func (r *ring) pushFront(it item) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+	r.buf[r.head] = it
+	r.n++
+}
+
+// grow doubles the ring's room, up to its limit (past it only for a
+// requeued batch), keeping the order.
 func (r *ring) grow() {
-	buf := make([]item, min(2*len(r.buf), r.limit))
+	size := min(2*len(r.buf), r.limit)
+	if size <= r.n {
+		size = 2 * len(r.buf)
+	}
+	buf := make([]item, size)
 	for i := 0; i < r.n; i++ {
 		buf[i] = r.buf[(r.head+i)%len(r.buf)]
 	}

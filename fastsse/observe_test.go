@@ -77,9 +77,11 @@ func observe(t *testing.T, tr ssetest.Transport) {
 	{
 		obs := &recorder{}
 		g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 10, Observer: obs})
+		var ids []string
 		for i := range 3 {
-			_, err := g.Publish(&fastsse.Event{Data: fmt.Sprint(i)})
+			id, err := g.Publish(&fastsse.Event{Data: fmt.Sprint(i)})
 			require.NoError(t, err)
+			ids = append(ids, id)
 		}
 		p := newProbe()
 		h := &funcs[struct{}]{p: p, init: func(_ any, last string, req *fastsse.Request) fastsse.InitResult[struct{}] {
@@ -94,15 +96,15 @@ func observe(t *testing.T, tr ssetest.Transport) {
 		})
 		addr := srv.Addr
 		fresh := ssetest.Dial(t, addr, "GET", "/").Start()
-		resumed := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", "1").Start()
+		resumed := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", ids[0]).Start()
 		gap := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", "nope").Start()
 		_ = ssetest.Dial(t, addr, "GET", "/?refuse=1")
 		require.ErrorIs(t, p.term(t), fastsse.ErrRefused)
 		for _, c := range []*ssetest.Client{fresh, resumed, gap} {
 			p.connOf(t, c)
 		}
-		require.Equal(t, "2", resumed.Event(t).ID)
-		require.Equal(t, "3", resumed.Event(t).ID)
+		require.Equal(t, ids[1], resumed.Event(t).ID)
+		require.Equal(t, ids[2], resumed.Event(t).ID)
 
 		// A full queue (QueueSize 1) drops the newest: Notify twice
 		// before the stream can take the first.

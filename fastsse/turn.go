@@ -129,7 +129,11 @@ func (t *turn[S]) next() (reason error) {
 	var perr error
 	if q != nil {
 		buf, stop, perr = t.handle(q, buf)
-		t.core.rings.put(q)
+		if stop || perr != nil || q.n == 0 {
+			t.core.rings.put(q)
+		} else {
+			c.requeue(q) // what a replay left for the next turn
+		}
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
 		if t.out.gone() {
@@ -181,6 +185,14 @@ func (t *turn[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr error
 		case kindFrame:
 			out = append(out, it.frame.b...)
 			t.sent++
+		case kindReplay:
+			var n int
+			var again bool
+			out, n, again = replayTurn(q, it, out)
+			t.sent += int64(n)
+			if again {
+				return out, false, nil // the rest after this batch is written
+			}
 		case kindNotify:
 			r := t.h.HandleNotify(it.msg, t.state)
 			out, stop = t.apply(out, &r)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -63,10 +64,16 @@ type Config struct {
 	IO          string        `json:"io"`           // IOEpoll or IOGoroutine; "" picks epoll where it exists
 
 	// Set by Resolve.
-	target  netip.AddrPort
-	host    string // Host header
-	path    string // request target
+	target  netip.AddrPort // the first URL's, which picks the source addresses
+	targets []target       // one per URL
 	sources []netip.Addr
+}
+
+// target is one of the URLs: where to dial and what to ask.
+type target struct {
+	addr netip.AddrPort
+	host string // Host header
+	path string // request target
 }
 
 // Defaults fills zero fields with the documented defaults.
@@ -137,15 +144,29 @@ func (c *Config) connectWindow() time.Duration {
 	return 60 * time.Second
 }
 
-// Resolve parses the URL, resolves its host, applies the loopback rule and
-// picks the source addresses for nsrc addresses' worth of ports.
+// Resolve parses the URLs (URL is one, or several separated by commas: the
+// connections are spread over them, and one whose stream drops reconnects
+// to the next), resolves their hosts and applies the loopback rule.
 func (c *Config) Resolve(ctx context.Context) error {
-	u, err := url.Parse(c.URL)
+	c.targets = c.targets[:0]
+	for _, s := range strings.Split(c.URL, ",") {
+		t, err := c.resolveOne(ctx, strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		c.targets = append(c.targets, t)
+	}
+	c.target = c.targets[0].addr
+	return nil
+}
+
+func (c *Config) resolveOne(ctx context.Context, raw string) (target, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("-url: %w", err)
+		return target{}, fmt.Errorf("-url: %w", err)
 	}
 	if u.Scheme != "http" {
-		return fmt.Errorf("-url %q: only http:// is supported", c.URL)
+		return target{}, fmt.Errorf("-url %q: only http:// is supported", raw)
 	}
 	port := u.Port()
 	if port == "" {
@@ -153,26 +174,23 @@ func (c *Config) Resolve(ctx context.Context) error {
 	}
 	addrs, err := resolveHost(ctx, u.Hostname())
 	if err != nil {
-		return err
+		return target{}, err
 	}
 	if err := checkLoopback(u.Hostname(), addrs, c.AllowRemote); err != nil {
-		return err
+		return target{}, err
 	}
-	target := addrs[0]
+	ip := addrs[0]
 	for _, a := range addrs {
 		if a.Is4() {
-			target = a
+			ip = a
 			break
 		}
 	}
 	p, err := net.LookupPort("tcp", port)
 	if err != nil {
-		return fmt.Errorf("-url port: %w", err)
+		return target{}, fmt.Errorf("-url port: %w", err)
 	}
-	c.target = netip.AddrPortFrom(target, uint16(p))
-	c.host = u.Host
-	c.path = u.RequestURI()
-	return nil
+	return target{addr: netip.AddrPortFrom(ip, uint16(p)), host: u.Host, path: u.RequestURI()}, nil
 }
 
 // resolveHost returns the addresses of host (an IP literal or a name).

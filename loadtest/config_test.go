@@ -48,8 +48,17 @@ func TestResolve(t *testing.T) {
 	c := Config{URL: "http://127.0.0.1:8081/feed?a=b"}
 	require.NoError(t, c.Resolve(ctx))
 	assert.Equal(t, "127.0.0.1:8081", c.target.String())
-	assert.Equal(t, "/feed?a=b", c.path)
-	assert.Equal(t, "127.0.0.1:8081", c.host)
+	assert.Equal(t, "/feed?a=b", c.targets[0].path)
+	assert.Equal(t, "127.0.0.1:8081", c.targets[0].host)
+
+	c = Config{URL: "http://127.0.0.1:8081/feed, http://127.0.0.2:8082/other"}
+	require.NoError(t, c.Resolve(ctx), "several URLs")
+	require.Len(t, c.targets, 2)
+	assert.Equal(t, "127.0.0.2:8082", c.targets[1].addr.String())
+	assert.Equal(t, "/other", c.targets[1].path)
+	assert.Equal(t, "127.0.0.1:8081", c.target.String(), "the first picks the source addresses")
+	c = Config{URL: "http://127.0.0.1:8081/feed,http://10.0.0.1/"}
+	assert.Error(t, c.Resolve(ctx), "every URL is held to the loopback rule")
 
 	c = Config{URL: "http://localhost:9/"}
 	require.NoError(t, c.Resolve(ctx), "localhost is loopback")

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -74,6 +75,7 @@ type conn struct {
 	s      *shard
 	idx    int32
 	src    int32 // index into the runner's dialers (source addresses)
+	tgt    int32 // index into the config's targets (URLs)
 	fd     int   // epoll: the socket, -1 when none
 	nc     net.Conn
 	body   bodyDecoder
@@ -81,11 +83,12 @@ type conn struct {
 	opened int64 // when the stream opened, Unix ns
 
 	haveID  bool
-	first   int64 // first id of this run of consecutive sessions
-	last    int64 // highest id seen
-	spanned int64 // ids spanned by finished churn sessions
-	events  int64 // events received, all sessions
-	session int64 // events received in the current session
+	epoch   []byte // the epoch of the ids seen, when they have one
+	first   int64  // first id of this run of consecutive sessions
+	last    int64  // highest id seen
+	spanned int64  // ids spanned by finished churn sessions
+	events  int64  // events received, all sessions
+	session int64  // events received in the current session
 
 	lastID   []byte // Last-Event-ID for a reconnect
 	retryMS  int64  // the server's retry hint, 0 when none
@@ -110,10 +113,19 @@ func (c *conn) OnEvent(ev *Event) {
 	if !ev.IDSet {
 		return
 	}
-	id, ok := parseDigits(ev.ID)
+	// fastsse's group ids are EPOCH-SEQ; a bare number is a sequence with
+	// no epoch. A new epoch is a sequence unrelated to the last one: the
+	// client may have missed anything, counted as one gap.
+	epoch, seq := splitID(ev.ID)
+	id, ok := parseDigits(seq)
 	if !ok {
 		return
 	}
+	if c.haveID && !bytes.Equal(epoch, c.epoch) {
+		s.gaps.Add(1)
+		c.haveID = false
+	}
+	c.epoch = append(c.epoch[:0], epoch...)
 	switch {
 	case !c.haveID:
 		c.haveID, c.first, c.last = true, id, id
@@ -125,6 +137,16 @@ func (c *conn) OnEvent(ev *Event) {
 	default:
 		s.dups.Add(1)
 	}
+}
+
+// splitID splits an id EPOCH-SEQ at its last dash; an id without one is
+// all sequence.
+func splitID(id []byte) (epoch, seq []byte) {
+	i := bytes.LastIndexByte(id, '-')
+	if i < 0 {
+		return nil, id
+	}
+	return id[:i], id[i+1:]
 }
 
 // feed parses a piece of the body received at now.

@@ -7,8 +7,9 @@
 // HTTP/1.1 response (chunked, Content-Length or close-delimited) and parses
 // the event stream as WHATWG specifies (Parser, bodyDecoder). From each event it
 // takes the latency (receive time minus the Unix-nanoseconds time at the
-// start of the data, as examples/feed sends) and the id (consecutive numbers:
-// gaps and duplicates, per connection, from its first id).
+// start of the data, as examples/feed sends) and the id (consecutive numbers,
+// bare or as fastsse's EPOCH-SEQ, where a new epoch counts as a gap: gaps and
+// duplicates, per connection, from its first id).
 //
 // Reading: with IOEpoll (the Linux default) a few goroutines, one per
 // GOMAXPROCS, each own an epoll set and a 64 KB buffer shared by all their

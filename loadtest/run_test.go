@@ -34,15 +34,30 @@ type resumingFeed struct {
 	gap       time.Duration
 	streams   atomic.Int64
 	withLast  atomic.Int64 // requests that carried Last-Event-ID
+	// epoch, when set, gives ids as fastsse groups do, EPOCH-SEQ; with
+	// newEpoch every stream is a new epoch starting at 1 (a server that
+	// restarted, or another process without a shared bus).
+	epoch    string
+	newEpoch bool
 }
 
 func (f *resumingFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.streams.Add(1)
 	var next int64 = 1
+	epoch := f.epoch
+	if f.newEpoch {
+		epoch += strconv.FormatInt(f.streams.Load(), 10)
+	}
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		f.withLast.Add(1)
+		if f.epoch != "" {
+			v = v[strings.LastIndexByte(v, '-')+1:]
+		}
 		n, _ := strconv.ParseInt(v, 10, 64)
 		next = n + 1
+		if f.newEpoch {
+			next = 1
+		}
 	}
 	if r.Header.Get("Accept") != "text/event-stream" {
 		http.Error(w, "want event-stream", http.StatusNotAcceptable)
@@ -58,7 +73,11 @@ func (f *resumingFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(f.gap):
 		}
-		fmt.Fprintf(w, "id: %d\r\ndata: %d x\r\ndata: second line\r\n\r\n", next, time.Now().UnixNano())
+		id := strconv.FormatInt(next, 10)
+		if epoch != "" {
+			id = epoch + "-" + id
+		}
+		fmt.Fprintf(w, "id: %s\r\ndata: %d x\r\ndata: second line\r\n\r\n", id, time.Now().UnixNano())
 		next++
 		fl.Flush()
 	}
@@ -265,5 +284,65 @@ func TestRunWorkerDies(t *testing.T) {
 	assert.Less(t, time.Since(start), 10*time.Second)
 	if res != nil {
 		assert.NotEmpty(t, res.Warnings)
+	}
+}
+
+// TestRunSeveralURLs: -url with two URLs spreads the connections over
+// both, and a stream that drops goes on at the next URL with its
+// Last-Event-ID, with no gap and no duplicate (the two feeds resume from
+// any id, as instances on one bus do); a server that dies mid-run sends
+// its clients to the other.
+func TestRunSeveralURLs(t *testing.T) {
+	fa := &resumingFeed{perStream: 5, gap: 10 * time.Millisecond}
+	fb := &resumingFeed{perStream: 5, gap: 10 * time.Millisecond}
+	a, b := httptest.NewServer(fa), httptest.NewServer(fb)
+	defer b.Close()
+	cfg := testConfig(a.URL + "/feed," + b.URL + "/feed")
+	cfg.Duration = 1500 * time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(700 * time.Millisecond)
+		a.CloseClientConnections()
+		a.Close()
+	}()
+	res, err := Run(context.Background(), cfg, nil)
+	<-done
+	require.NoError(t, err)
+	t.Logf("streams a %d b %d, reconnects %d, failed %d", fa.streams.Load(), fb.streams.Load(), res.Reconnects, res.Failed)
+	assert.GreaterOrEqual(t, fa.streams.Load(), int64(cfg.Conns/2), "spread over both")
+	assert.GreaterOrEqual(t, fb.streams.Load(), int64(cfg.Conns/2))
+	assert.Positive(t, fa.withLast.Load(), "a resumes what b sent")
+	assert.Positive(t, fb.withLast.Load(), "b resumes what a sent")
+	assert.Greater(t, fb.streams.Load(), fa.streams.Load(), "after a died, its clients went on at b")
+	assert.Positive(t, res.OpenAtEnd)
+	assert.Zero(t, res.Gaps)
+	assert.Zero(t, res.Duplicates)
+}
+
+// TestRunEpochIDs: ids EPOCH-SEQ are counted by SEQ within an epoch; a
+// new epoch on reconnect (a restarted server) counts as one gap each
+// time, not as duplicates of the old sequence.
+func TestRunEpochIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		newEpoch bool
+	}{{"one epoch", false}, {"new epoch per stream", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &resumingFeed{perStream: 5, gap: 10 * time.Millisecond, epoch: "k3x9q2mz", newEpoch: tc.newEpoch}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			res, err := Run(context.Background(), testConfig(srv.URL), nil)
+			require.NoError(t, err)
+			require.Positive(t, res.Reconnects)
+			assert.Zero(t, res.Duplicates)
+			if !tc.newEpoch {
+				assert.Zero(t, res.Gaps)
+				assert.Equal(t, res.IDsSpanned, res.Events)
+				return
+			}
+			assert.Positive(t, res.Gaps, "a new epoch is a gap")
+			assert.LessOrEqual(t, res.Gaps, res.Reconnects, "one per new epoch at most")
+		})
 	}
 }

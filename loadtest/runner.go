@@ -39,7 +39,7 @@ type runner struct {
 	all       []*shard // shards and dialShard
 	polls     []*poller
 	dial      []net.Dialer // one per source address
-	req       []byte       // the request up to the Last-Event-ID header
+	reqs      [][]byte     // per URL: the request up to the Last-Event-ID header
 
 	phase  atomic.Int32
 	ctx    context.Context
@@ -82,9 +82,11 @@ func newRunner(cfg *Config, sources []net.Dialer) (*runner, error) {
 		slots:     make([]atomic.Pointer[conn], cfg.Conns),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	var req bytes.Buffer
-	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sse-bench\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", cfg.path, cfg.host)
-	r.req = req.Bytes()
+	for _, t := range cfg.targets {
+		var req bytes.Buffer
+		fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sse-bench\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", t.path, t.host)
+		r.reqs = append(r.reqs, req.Bytes())
+	}
 
 	nshards := 4 * runtime.GOMAXPROCS(0)
 	if cfg.IO == IOEpoll {
@@ -107,7 +109,7 @@ func newRunner(cfg *Config, sources []net.Dialer) (*runner, error) {
 	r.all = append(append([]*shard(nil), r.shards...), r.dialShard)
 	r.conns = make([]*conn, cfg.Conns)
 	for i := range r.conns {
-		r.conns[i] = &conn{r: r, s: r.shards[i%nshards], idx: int32(i), src: int32(i % len(sources)), fd: -1}
+		r.conns[i] = &conn{r: r, s: r.shards[i%nshards], idx: int32(i), src: int32(i % len(sources)), tgt: int32(i % len(cfg.targets)), fd: -1}
 	}
 	return r, nil
 }
@@ -195,14 +197,14 @@ func (r *runner) connect(c *conn, buf []byte) {
 		return
 	}
 	start := time.Now()
-	nc, err := r.dial[c.src].DialContext(r.ctx, "tcp", r.cfg.target.String())
+	nc, err := r.dial[c.src].DialContext(r.ctx, "tcp", r.cfg.targets[c.tgt].addr.String())
 	if err != nil {
 		r.ended(c, causeOf(err), false)
 		return
 	}
 	stop := context.AfterFunc(r.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	_ = nc.SetDeadline(start.Add(r.cfg.Timeout))
-	req := append(buf[:0], r.req...)
+	req := append(buf[:0], r.reqs[c.tgt]...)
 	if len(c.lastID) > 0 && r.cfg.Mode != ModeChurn {
 		req = append(append(append(req, "Last-Event-ID: "...), c.lastID...), "\r\n"...)
 	}
@@ -261,6 +263,11 @@ func (r *runner) connect(c *conn, buf []byte) {
 	r.opened.Add(1)
 	r.open.Add(1)
 	c.body.Reset(resp.framing, resp.length)
+	if r.cfg.Mode != ModeChurn {
+		// The buffer outlives the connection, as an EventSource's does: a
+		// stream cut before its first id reconnects with the same one.
+		c.body.Parser.SetLastEventID(c.lastID)
+	}
 	home := c.s
 	c.s = r.dialShard
 	err = c.feed(buf[end:n], now.UnixNano())
@@ -350,6 +357,11 @@ func (r *runner) ended(c *conn, cause string, open bool) {
 		r.mu.Unlock()
 	} else {
 		r.sessions.Add(1)
+	}
+	if cause != "" {
+		// A stream that dropped, or a connect that failed, goes on at the
+		// next URL: an instance that died is not waited for.
+		c.tgt = (c.tgt + 1) % int32(len(r.cfg.targets))
 	}
 	if churn {
 		r.idleQ <- c // never blocks: it holds every conn at most once

@@ -50,6 +50,11 @@ type Parser struct {
 // Reset makes p ready for a new stream, keeping nothing.
 func (p *Parser) Reset() { *p = Parser{} }
 
+// SetLastEventID sets the last event ID buffer, as an EventSource keeps it
+// across its reconnections: a stream that ends before its first id leaves
+// it as it was.
+func (p *Parser) SetLastEventID(id []byte) { p.id = append(p.id[:0], id...) }
+
 // LastEventID returns the last event ID buffer, as a reconnecting client
 // sends it in Last-Event-ID. The slice is valid until the next Feed.
 func (p *Parser) LastEventID() []byte { return p.id }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	frouter "github.com/fasthttp/router"
+	"github.com/lasse-go/lasse/examples/internal/cluster"
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/router"
@@ -58,8 +59,18 @@ type app struct {
 	ep      *fastsse.Endpoint
 }
 
-func newApp(opts *fastsse.Options) (*app, error) {
+// newApp builds the feed; with a bus, every instance on it (every prefork
+// child, every process) streams one sequence.
+func newApp(opts *fastsse.Options, bus fastsse.Bus) (*app, error) {
 	feed := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 4096})
+	if bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if feed, err = fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: 4096}); err != nil {
+			return nil, err
+		}
+	}
 	ep, err := fastsse.New[struct{}](subscriber{feed: feed}, opts)
 	if err != nil {
 		return nil, err
@@ -79,6 +90,21 @@ func newApp(opts *fastsse.Options) (*app, error) {
 			"\nslow_consumers " + strconv.FormatInt(s.SlowConsumers, 10) + "\n")
 	})
 	return &app{handler: r.Handler, feed: feed, ep: ep}, nil
+}
+
+// runPrefork runs the prefork master. With -nats embedded it hosts the
+// NATS server, and its children join it: one bus, one sequence for all.
+func runPrefork(addr string, procs int, natsFlag string) error {
+	if port, ok := cluster.EmbeddedPort(natsFlag); ok {
+		e, err := cluster.StartEmbedded(port)
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		log.Printf("nats: embedded server at %s", e.URL())
+		os.Setenv(cluster.EnvURL, e.URL())
+	}
+	return runMaster(addr, procs)
 }
 
 // publish sends rate events per second of size bytes until ctx is done.
@@ -122,6 +148,7 @@ func main() {
 	queue := flag.Int("queue", 0, "per-connection queue size (0: the library's default)")
 	transport := flag.String("transport", "stream", "stream or dense")
 	procs := flag.Int("prefork", 0, "serve from this many processes sharing the port (SO_REUSEPORT); 0: one process")
+	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
 	flag.Parse()
 
@@ -137,16 +164,31 @@ func main() {
 		log.Fatal(err) // before any child starts, so that none is restarted in a loop
 	}
 	if *procs > 0 && !prefork.IsChild() {
-		if err := runMaster(*addr, *procs); err != nil {
+		if err := runPrefork(*addr, *procs, *natsFlag); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
 
-	a, err := newApp(opts)
+	jctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	cc, err := cluster.Join(jctx, *natsFlag, "feed")
+	cancel()
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer cc.Close()
+	var bus fastsse.Bus
+	if cc != nil {
+		bus = cc.Bus
+		if *procs > 0 {
+			*rate /= float64(*procs) // the children publish to one sequence: -rate in all
+		}
+	}
+	a, err := newApp(opts, bus)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.feed.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go a.publish(ctx, *rate, *size)
@@ -167,6 +209,8 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := serve.RunListener(ctx, ln, a.handler, o); err != nil {
+		a.feed.Close()
+		cc.Close()
 		log.Fatal(err)
 	}
 }

@@ -59,7 +59,7 @@ type feedServer struct {
 // it sees the first id), until the test ends.
 func startFeed(t *testing.T, opts *fastsse.Options, rate float64, size int) *feedServer {
 	t.Helper()
-	a, err := newApp(opts)
+	a, err := newApp(opts, nil)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -93,7 +93,9 @@ func readFeed(t *testing.T, f *feedServer, opts *sseclient.Options, n, size int)
 	count := 0
 	for ev, err := range sseclient.Connect(ctx, f.url, opts).Events() {
 		require.NoError(t, err)
-		id, err := strconv.ParseInt(string(ev.ID), 10, 64)
+		// EPOCH-SEQ: one epoch for the run, consecutive positions.
+		sid := string(ev.ID)
+		id, err := strconv.ParseInt(sid[strings.LastIndexByte(sid, '-')+1:], 10, 64)
 		require.NoError(t, err)
 		if prev != 0 {
 			require.Equal(t, prev+1, id, "ids are consecutive")

@@ -3,14 +3,22 @@
 // gets what it missed.
 //
 //	go run ./examples/news -addr 127.0.0.1:8080
+//
+// With -nats, several instances share the news over NATS JetStream (see
+// the README).
 package main
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"flag"
+	"log"
+	"net"
+	"time"
 
 	frouter "github.com/fasthttp/router"
+	"github.com/lasse-go/lasse/examples/internal/cluster"
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
 	"github.com/lasse-go/lasse/router"
@@ -20,10 +28,6 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
-// gapEvent is the event type sent first to a client whose last event id is
-// no longer (or never was) in the replay ring: it may have missed news.
-const gapEvent = "gap"
-
 type reader struct{ news *fastsse.Group }
 
 func (h reader) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.InitResult[struct{}] {
@@ -32,14 +36,12 @@ func (h reader) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.In
 	if lastEventID == "" {
 		lastEventID = req.Query("lastEventId")
 	}
+	// When the ring no longer holds what the client missed (or the id is
+	// another server's, or from before a restart), Resume queues a
+	// fastsse.GapEvent ("lasse-gap") for it and answers ErrReplayGap: the
+	// page then reloads the list.
 	err := h.news.Resume(req.Conn(), lastEventID)
-	switch {
-	case errors.Is(err, fastsse.ErrReplayGap):
-		return fastsse.Open(struct{}{}, fastsse.Event{
-			Event: gapEvent,
-			Data:  "news after id " + lastEventID + " are no longer kept; reload the list",
-		})
-	case err != nil:
+	if err != nil && !errors.Is(err, fastsse.ErrReplayGap) {
 		return fastsse.Reply(fasthttp.StatusServiceUnavailable, []byte(err.Error()), struct{}{})
 	}
 	return fastsse.Open(struct{}{})
@@ -53,12 +55,22 @@ func (reader) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 func (reader) Terminate(error, struct{}) {}
 
 // newApp returns the routes: / (the page), GET /news (the stream) and
-// POST /news (publish). keep is how many news the replay ring holds.
-func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
+// POST /news (publish). keep is how many news the replay ring holds. With
+// a bus, the news go through it: every instance on the bus streams every
+// news, and a client resumes on any of them.
+func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoint, *fastsse.Group, error) {
 	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: keep})
+	if bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if news, err = fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: keep}); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	ep, err := fastsse.New[struct{}](reader{news: news}, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
@@ -68,7 +80,8 @@ func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
 	router.Mount(r, "/news", ep)
 	// POST /news?event=TYPE with the data as the raw body, line breaks and
 	// all. Publish encodes it at once, so the body need not outlive the
-	// handler. The answer is the news' id.
+	// handler. The answer is the news' id. A body over serve.MaxBody is
+	// answered 413 before it gets here.
 	r.POST("/news", func(ctx *fasthttp.RequestCtx) {
 		body := ctx.PostBody()
 		if body == nil {
@@ -80,23 +93,49 @@ func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
 		})
 		ctx.SetContentType("text/plain; charset=utf-8")
 		if err != nil {
-			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			// The event's own fault is 400; the bus's (NATS unreachable
+			// past the publish timeout) is 503: try again.
+			code := fasthttp.StatusServiceUnavailable
+			if errors.Is(err, fastsse.ErrInvalidID) || errors.Is(err, fastsse.ErrInvalidType) || errors.Is(err, fastsse.ErrDataRequired) {
+				code = fasthttp.StatusBadRequest
+			}
+			ctx.SetStatusCode(code)
 			ctx.SetBodyString(err.Error())
 			return
 		}
 		ctx.SetBodyString(id)
 	})
-	return r.Handler, ep, nil
+	return r.Handler, ep, news, nil
 }
 
 func main() {
 	addr := serve.Addr()
 	keep := flag.Int("keep", 1000, "news kept for clients that reconnect")
+	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
 	flag.Parse()
-	h, ep, err := newApp(*keep)
+	var bus fastsse.Bus
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	cc, err := cluster.Join(ctx, *natsFlag, "news")
+	cancel()
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	serve.Main(*addr, h, serve.Options{Drain: []*fastsse.Endpoint{ep}, Spread: *spread})
+	defer cc.Close()
+	if cc != nil {
+		bus = cc.Bus
+	}
+	h, ep, news, err := newApp(*keep, bus)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer news.Close()
+	if err := serve.Run(*addr, h, serve.Options{
+		Ready: func(a net.Addr) { log.Printf("listening on http://%s/", a) },
+		Drain: []*fastsse.Endpoint{ep}, Spread: *spread,
+	}); err != nil {
+		news.Close()
+		cc.Close()
+		log.Fatal(err)
+	}
 }

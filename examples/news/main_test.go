@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,7 +31,7 @@ type newsServer struct {
 
 func startNews(t *testing.T, keep int) *newsServer {
 	t.Helper()
-	h, ep, err := newApp(keep)
+	h, ep, _, err := newApp(keep, nil)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -80,9 +82,9 @@ func TestNewsPublishAndStream(t *testing.T) {
 	c := s.stream(t, "")
 	code, id := s.post(t, "?event=update", "crlf\r\nlone cr\rnon-ascii: héllo ✓")
 	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "1", id)
-	assert.Equal(t, ev("1", "update", "crlf\nlone cr\nnon-ascii: héllo ✓"), c.Event(t))
-	assert.Contains(t, c.Raw(), "id: 1\nevent: update\ndata: crlf\ndata: lone cr\ndata: non-ascii: héllo ✓\n\n",
+	assert.Regexp(t, `^[0-9a-v]{8}-1$`, id)
+	assert.Equal(t, ev(id, "update", "crlf\nlone cr\nnon-ascii: héllo ✓"), c.Event(t))
+	assert.Contains(t, c.Raw(), "id: "+id+"\nevent: update\ndata: crlf\ndata: lone cr\ndata: non-ascii: héllo ✓\n\n",
 		"one data line per line, each break an LF")
 
 	code, id = s.post(t, "", "")
@@ -99,24 +101,90 @@ func TestNewsRefusesInjection(t *testing.T) {
 
 func TestNewsReplayAfterLastEventID(t *testing.T) {
 	s := startNews(t, 100)
+	var ids []string
 	for _, d := range []string{"one", "two", "three"} {
-		code, _ := s.post(t, "", d)
+		code, id := s.post(t, "", d)
 		require.Equal(t, http.StatusOK, code)
+		ids = append(ids, id)
 	}
-	c := s.stream(t, "1")
-	assert.Equal(t, ev("2", "", "two"), c.Event(t))
-	assert.Equal(t, ev("3", "", "three"), c.Event(t))
+	c := s.stream(t, ids[0])
+	assert.Equal(t, ev(ids[1], "", "two"), c.Event(t))
+	assert.Equal(t, ev(ids[2], "", "three"), c.Event(t))
 	_, id := s.post(t, "", "four")
 	assert.Equal(t, ev(id, "", "four"), c.Event(t), "live after replay")
 }
 
+// TestNewsResumeKeepN: with -keep N, a client that missed N news gets all
+// of them.
+func TestNewsResumeKeepN(t *testing.T) {
+	s := startNews(t, 2)
+	var ids []string
+	for _, d := range []string{"one", "two", "three"} {
+		_, id := s.post(t, "", d)
+		ids = append(ids, id)
+	}
+	c := s.stream(t, ids[0])
+	assert.Equal(t, ev(ids[1], "", "two"), c.Event(t))
+	assert.Equal(t, ev(ids[2], "", "three"), c.Event(t))
+}
+
 func TestNewsGapWhenIDIsGone(t *testing.T) {
 	s := startNews(t, 2)
+	var ids []string
 	for _, d := range []string{"one", "two", "three", "four"} {
-		s.post(t, "", d)
+		_, id := s.post(t, "", d)
+		ids = append(ids, id)
 	}
-	c := s.stream(t, "1") // the ring keeps 3 and 4 only
-	assert.Equal(t, "gap", c.Event(t).Type)
+	c := s.stream(t, ids[0]) // the ring keeps 3 and 4 only: 2 is lost
+	assert.Equal(t, ev(ids[3], fastsse.GapEvent, ids[0]), c.Event(t))
 	_, id := s.post(t, "", "five")
 	assert.Equal(t, ev(id, "", "five"), c.Event(t))
+}
+
+// TestNewsRestartReportsGap is the issue's case: three news, a restart,
+// five more, and a client that resumes with the old run's third id. It is
+// told of the gap rather than handed the new run's 4 and 5 as if they
+// followed the old 3.
+func TestNewsRestartReportsGap(t *testing.T) {
+	old := startNews(t, 100)
+	var oldIDs []string
+	for _, d := range []string{"a", "b", "c"} {
+		_, id := old.post(t, "", d)
+		oldIDs = append(oldIDs, id)
+	}
+	s := startNews(t, 100) // the restarted server: a new process's state
+	var ids []string
+	for _, d := range []string{"1", "2", "3", "4", "5"} {
+		_, id := s.post(t, "", d)
+		ids = append(ids, id)
+	}
+	c := s.stream(t, oldIDs[2])
+	assert.Equal(t, ev(ids[4], fastsse.GapEvent, oldIDs[2]), c.Event(t))
+	_, id := s.post(t, "", "6")
+	assert.Equal(t, ev(id, "", "6"), c.Event(t), "then live, nothing of the new run passed off as missed")
+	for _, bare := range []string{"3", "0", "abc"} { // ids of the format before epochs, and junk
+		c := s.stream(t, bare)
+		assert.Equal(t, ev(id, fastsse.GapEvent, bare), c.Event(t))
+	}
+}
+
+// TestNewsOversizedPost: a body over the limit is 413, not a generic 400;
+// one at the limit is published.
+func TestNewsOversizedPost(t *testing.T) {
+	s := startNews(t, 10)
+	// The head alone: the server answers from Content-Length and closes,
+	// so a client still sending the body may see a reset instead.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = fmt.Fprintf(conn, "POST /news HTTP/1.1\r\nHost: news.test\r\nContent-Length: %d\r\n\r\n", serve.MaxBody+1)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil) // a plain answer, read by net/http
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Contains(t, string(body), "413")
+	code, _ := s.post(t, "", strings.Repeat("x", serve.MaxBody))
+	assert.Equal(t, http.StatusOK, code)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,17 +21,17 @@ import (
 // fast is a client's backoff for tests: quick, jitter on.
 var fast = sseclient.Backoff{Initial: 20 * time.Millisecond, Max: 500 * time.Millisecond}
 
-// readFeed reads n events of the feed with ids prefix1..prefixN and fails
+// readFeed reads n events of the feed with ids EPOCH-1..EPOCH-N and fails
 // on a gap or a duplicate; it returns the stream's final error, if it
 // ended early.
-func readFeed(t *testing.T, s *sseclient.Stream, prefix string, n int) {
+func readFeed(t *testing.T, s *sseclient.Stream, n int) {
 	t.Helper()
-	c := counter{prefix: prefix}
+	var c counter
 	for ev, err := range s.Events() {
 		require.NoError(t, err)
 		require.Equal(t, "message", string(ev.Type))
 		require.NoError(t, c.add(string(ev.ID)))
-		require.Equal(t, "event "+string(ev.ID), string(ev.Data))
+		require.Equal(t, "event "+strconv.Itoa(c.next), string(ev.Data))
 		if c.next == n {
 			return
 		}
@@ -56,9 +57,9 @@ func TestLifetime(t *testing.T) {
 		const n = 300
 		pub, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { opened.wait(pub); f.publish(pub, "", n, 4*time.Millisecond) })
+		wg.Go(func() { opened.wait(pub); f.publish(pub, n, 4*time.Millisecond) })
 		defer func() { stop(); wg.Wait() }()
-		readFeed(t, s, "", n)
+		readFeed(t, s, n)
 		assert.GreaterOrEqual(t, opened.n.Load(), int64(3), "streams opened over ~1.2 s of 200 ms lifetimes")
 		ids := f.inits()
 		assert.Equal(t, "", ids[0])
@@ -89,7 +90,7 @@ func TestDrain(t *testing.T) {
 		const n = 200
 		pub, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { opened.wait(pub); f.publish(pub, "", n, 10*time.Millisecond) })
+		wg.Go(func() { opened.wait(pub); f.publish(pub, n, 10*time.Millisecond) })
 		defer func() { stop(); wg.Wait() }()
 		c := counter{}
 		drained := false
@@ -258,7 +259,7 @@ func TestRetryCapped(t *testing.T) {
 		})
 		pub, stop := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { opened.wait(pub); f.publish(pub, "", 1000, 5*time.Millisecond) })
+		wg.Go(func() { opened.wait(pub); f.publish(pub, 1000, 5*time.Millisecond) })
 		defer func() { stop(); wg.Wait() }()
 		c := counter{}
 		for ev, err := range s.Events() {
@@ -281,15 +282,15 @@ func TestGapSignal(t *testing.T) {
 	eachTransport(t, func(t *testing.T, tr fastsse.Transport) {
 		f := &feed{group: fastsse.NewGroup(&fastsse.GroupOptions{Replay: 5})}
 		srv := serve(t, f, tr, fastsse.Options{}, nil)
-		f.publish(context.Background(), "", 20, 0)
+		f.publish(context.Background(), 20, 0)
 		for _, withHook := range []bool{true, false} {
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			var gaps []string
-			opts := &sseclient.Options{LastEventID: "3"}
+			opts := &sseclient.Options{LastEventID: "3"} // no id of this group's: a gap
 			if withHook {
 				opts.OnGap = func(id string) {
 					gaps = append(gaps, id)
-					f.publish(ctx, "x", 1, 0)
+					f.publish(ctx, 1, 0)
 				}
 			}
 			s := sseclient.Connect(ctx, srv.url, opts)
@@ -302,9 +303,9 @@ func TestGapSignal(t *testing.T) {
 			cancel()
 			if withHook {
 				assert.Equal(t, []string{"3"}, gaps)
-				assert.Equal(t, []string{"message x1 event x1"}, got)
+				assert.Equal(t, []string{"message " + *f.last.Load() + " event 21"}, got)
 			} else {
-				assert.Equal(t, []string{gapType + " x1 3"}, got, "the id is the position")
+				assert.Equal(t, []string{gapType + " " + *f.last.Load() + " 3"}, got, "the id is the position")
 			}
 		}
 	})
@@ -342,12 +343,15 @@ func TestBadInput(t *testing.T) {
 func TestRun(t *testing.T) {
 	f := &feed{group: fastsse.NewGroup(&fastsse.GroupOptions{Replay: 100})}
 	srv := serve(t, f, fastsse.TransportStream, fastsse.Options{}, nil)
-	f.publish(context.Background(), "", 10, 0)
+	f.publish(context.Background(), 10, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	done := errors.New("done")
 	c := counter{next: 4}
-	err := sseclient.Connect(ctx, srv.url, &sseclient.Options{LastEventID: "4"}).Run(func(ev sseclient.Event) error {
+	epoch, _, err := splitID(*f.last.Load())
+	require.NoError(t, err)
+	c.epoch = epoch
+	err = sseclient.Connect(ctx, srv.url, &sseclient.Options{LastEventID: epoch + "-4"}).Run(func(ev sseclient.Event) error {
 		if err := c.add(string(ev.ID)); err != nil {
 			return err
 		}

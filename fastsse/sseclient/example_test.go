@@ -14,8 +14,10 @@ import (
 // A news feed with replay, read from after the id an earlier run kept.
 func Example() {
 	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 100})
+	var ids []string // EPOCH-1, EPOCH-2, EPOCH-3: the group numbers its events
 	for _, s := range []string{"one", "two", "three"} {
-		_, _ = news.Publish(&fastsse.Event{Data: s})
+		id, _ := news.Publish(&fastsse.Event{Data: s})
+		ids = append(ids, id)
 	}
 	ep, _ := fastsse.New(&feed{group: news}, nil)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -25,18 +27,18 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s := sseclient.Connect(ctx, "http://"+ln.Addr().String()+"/news", &sseclient.Options{LastEventID: "1"})
+	s := sseclient.Connect(ctx, "http://"+ln.Addr().String()+"/news", &sseclient.Options{LastEventID: ids[0]})
 	for ev, err := range s.Events() {
 		if err != nil {
 			fmt.Println("stopped:", err)
 			return
 		}
-		fmt.Printf("%s %s: %s\n", ev.ID, ev.Type, ev.Data)
-		if string(ev.ID) == "3" {
+		fmt.Printf("%s: %s\n", ev.Type, ev.Data)
+		if string(ev.ID) == ids[2] {
 			break
 		}
 	}
 	// Output:
-	// 2 message: two
-	// 3 message: three
+	// message: two
+	// message: three
 }

@@ -23,8 +23,9 @@ import (
 // machine.
 const waitFor = 15 * time.Second
 
-// gapType is fastsse's documented gap signal (see the package doc).
-const gapType = "lasse-gap"
+// gapType is fastsse's gap signal, as the server names it; the client's
+// own name for it is checked against it (TestGapTypeIsTheServers).
+const gapType = fastsse.GapEvent
 
 // viaHTTP stands, in these tests, for the net/http transport: the
 // endpoint's HTTPHandler on a net/http server (it is no Options.Transport).
@@ -62,6 +63,7 @@ func eachTransport(t *testing.T, f func(t *testing.T, tr fastsse.Transport)) {
 type feed struct {
 	group *fastsse.Group
 	last  atomic.Pointer[string] // id of the latest published event
+	pos   atomic.Uint64          // position of the latest published event
 	init  func(lastEventID string, req *fastsse.Request) fastsse.InitResult[struct{}]
 
 	mu      sync.Mutex
@@ -78,13 +80,9 @@ func (f *feed) Init(_ any, lastEventID string, req *fastsse.Request) fastsse.Ini
 	if f.group == nil {
 		return fastsse.Open(struct{}{})
 	}
-	err := f.group.Resume(req.Conn(), lastEventID)
-	if errors.Is(err, fastsse.ErrReplayGap) && lastEventID != "" {
-		pos := ""
-		if p := f.last.Load(); p != nil {
-			pos = *p
-		}
-		return fastsse.Open(struct{}{}, fastsse.Event{Event: gapType, Data: lastEventID, ID: pos})
+	// On ErrReplayGap, Resume has queued fastsse's gap signal itself.
+	if err := f.group.Resume(req.Conn(), lastEventID); err != nil && !errors.Is(err, fastsse.ErrReplayGap) {
+		return fastsse.Reply(http.StatusInternalServerError, []byte(err.Error()), struct{}{})
 	}
 	return fastsse.Open(struct{}{})
 }
@@ -99,12 +97,13 @@ func (f *feed) inits() []string {
 	return append([]string(nil), f.lastIDs...)
 }
 
-// publish publishes n events, one every 'every', with ids prefix1,
-// prefix2, ...; it returns when done or when ctx ends.
-func (f *feed) publish(ctx context.Context, prefix string, n int, every time.Duration) {
+// publish publishes n events, one every 'every', each with the data
+// "event SEQ" (the group gives it the id EPOCH-SEQ); it returns when done or
+// when ctx ends.
+func (f *feed) publish(ctx context.Context, n int, every time.Duration) {
 	for i := 1; i <= n; i++ {
-		id := prefix + strconv.Itoa(i)
-		if _, err := f.group.Publish(&fastsse.Event{ID: id, Data: "event " + id}); err != nil {
+		id, err := f.group.Publish(&fastsse.Event{Data: "event " + strconv.FormatUint(f.pos.Add(1), 10)})
+		if err != nil {
 			panic(err)
 		}
 		f.last.Store(&id)
@@ -193,23 +192,39 @@ func (s *server) stop(t *testing.T) {
 	<-s.served
 }
 
-// counter checks the ids of a feed's events: prefix1, prefix2, ... each
-// once, in order.
+// counter checks the ids of a feed's events, EPOCH-1, EPOCH-2, ... each
+// once, in order, all of one epoch (learned from the first when unset).
 type counter struct {
-	prefix string
-	next   int
+	epoch string
+	next  int
 }
 
 func (c *counter) add(id string) error {
-	n, err := strconv.Atoi(strings.TrimPrefix(id, c.prefix))
-	if err != nil || !strings.HasPrefix(id, c.prefix) {
-		return fmt.Errorf("id %q is not %s<n>", id, c.prefix)
+	epoch, n, err := splitID(id)
+	if err != nil {
+		return err
+	}
+	if c.epoch == "" {
+		c.epoch = epoch
+	}
+	if epoch != c.epoch {
+		return fmt.Errorf("id %q is not of epoch %s", id, c.epoch)
 	}
 	if n != c.next+1 {
-		return fmt.Errorf("id %q after %s%d: a gap or a duplicate", id, c.prefix, c.next)
+		return fmt.Errorf("id %q after %s-%d: a gap or a duplicate", id, c.epoch, c.next)
 	}
 	c.next = n
 	return nil
+}
+
+// splitID splits a group's id, EPOCH-SEQ.
+func splitID(id string) (string, int, error) {
+	i := strings.LastIndexByte(id, '-')
+	n, err := strconv.Atoi(id[i+1:])
+	if i < 0 || err != nil {
+		return "", 0, fmt.Errorf("id %q is not EPOCH-SEQ", id)
+	}
+	return id[:i], n, nil
 }
 
 // conns counts the streams a client opened.

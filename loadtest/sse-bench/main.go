@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sse-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadtest.Config
-	fs.StringVar(&cfg.URL, "url", "", "stream URL, e.g. http://127.0.0.1:8080/feed (required)")
+	fs.StringVar(&cfg.URL, "url", "", "stream URL, e.g. http://127.0.0.1:8080/feed, or several separated by commas: connections are spread over them and one that drops reconnects to the next (required)")
 	fs.IntVar(&cfg.Conns, "c", 100, "connections (churn: at most this many at once)")
 	fs.DurationVar(&cfg.Duration, "d", loadtest.DefaultDuration, "measuring window; a hard cap, at most "+loadtest.MaxDuration.String())
 	fs.Float64Var(&cfg.Ramp, "ramp", 0, "connections opened per second; 0: as fast as possible")

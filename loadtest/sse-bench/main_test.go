@@ -54,7 +54,10 @@ func buildFeed(t *testing.T) string {
 			return
 		}
 		feedBin = filepath.Join(feedDir, "feed")
-		out, err := exec.Command("go", "build", "-o", feedBin, "github.com/lasse-go/lasse/examples/feed").CombinedOutput()
+		// The examples are a module of their own (they import NATS).
+		cmd := exec.Command("go", "build", "-o", feedBin, "./feed")
+		cmd.Dir = filepath.Join("..", "..", "examples")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			feedErr = err
 			feedBin = string(out)

@@ -42,6 +42,27 @@ func Addr() *string {
 	return flag.String("addr", "127.0.0.1:8080", "address to listen on")
 }
 
+// MaxBody bounds a request body: a larger one is answered 413.
+const MaxBody = 1 << 20
+
+// errorHandler answers a request fasthttp could not read: 413 for a body
+// over MaxBody (fasthttp's default answers 400 for it), else as fasthttp's
+// default does.
+func errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr *net.OpError
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error(fmt.Sprintf("413 Request Entity Too Large: at most %d bytes\n", MaxBody), fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small):
+		ctx.Error("431 Request Header Fields Too Large\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ctx.Error("408 Request Timeout\n", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("400 Bad Request: the request could not be read\n", fasthttp.StatusBadRequest)
+	}
+}
+
 // Options are what an example passes besides its handler.
 type Options struct {
 	// Ready, when set, is called with the bound address once listening.
@@ -114,8 +135,9 @@ func NewServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		// and would cut every stream.
 		ReadTimeout:        10 * time.Second,
 		IdleTimeout:        60 * time.Second,
-		MaxRequestBodySize: 1 << 20,
+		MaxRequestBodySize: MaxBody,
 		CloseOnShutdown:    true,
+		ErrorHandler:       errorHandler,
 	}
 }
 
