@@ -171,8 +171,12 @@ func (c *Conn) pushReplay(it item) error {
 // since, and the stream is woken for another turn, unless the replay waits
 // for a history read (which wakes it). An empty q goes back to the pool.
 func (c *Conn) requeue(q *ring) {
+	if q.n == 0 { // the common case: the stream's own ring, no lock needed
+		c.core.rings.put(q)
+		return
+	}
 	c.mu.Lock()
-	if q.n == 0 || c.ended {
+	if c.ended {
 		c.mu.Unlock()
 		c.core.rings.put(q)
 		return
