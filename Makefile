@@ -20,6 +20,8 @@ test:
 	cd examples/e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	cd examples/lambda && $(GO) vet -tags lambda.norpc ./... && $(GO) test -race -count=1 -timeout 5m ./...
 	cd fastsse/promsse && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 5m ./...
+	cd examples/feed && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 5m ./...
+	cd examples/news && $(GO) vet ./... && $(GO) test -race -shuffle=on -count=1 -timeout 5m ./...
 
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
@@ -42,6 +44,8 @@ lint:
 	cd examples/e2e && $(GO) mod tidy -diff
 	cd examples/lambda && $(GO) mod tidy -diff
 	cd fastsse/promsse && $(GO) mod tidy -diff
+	cd examples/feed && $(GO) mod tidy -diff
+	cd examples/news && $(GO) mod tidy -diff
 
 run:
 	$(GO) run ./examples/pingpong -addr $(ADDR)

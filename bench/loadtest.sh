@@ -238,7 +238,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 say "building into $WORK"
 "$GO" build -o "$BIN/sse-bench" ./loadtest/sse-bench
-"$GO" build -o "$BIN/feed" ./examples/feed
+"$GO" build -C examples/feed -o "$BIN/feed" . # a module of its own (Prometheus)
 (cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable)
 
 WAITED=0

@@ -5,11 +5,26 @@ go 1.26.0
 require github.com/chromedp/chromedp v0.23.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/fasthttp/router v1.5.4 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/lasse-go/lasse v0.0.0 // indirect
+	github.com/lasse-go/lasse/examples/feed v0.0.0-00010101000000-000000000000 // indirect
+	github.com/lasse-go/lasse/examples/news v0.0.0-00010101000000-000000000000 // indirect
+	github.com/lasse-go/lasse/fastsse/promsse v0.0.0-00010101000000-000000000000 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
 	github.com/savsgio/gotils v0.0.0-20240704082632-aef3928b8a38 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
@@ -20,8 +35,17 @@ require (
 // The tests build these example commands; the tool directives keep the main
 // module and its dependencies in this module's graph and go.sum.
 tool (
+	github.com/lasse-go/lasse/examples/feed
 	github.com/lasse-go/lasse/examples/news
 	github.com/lasse-go/lasse/examples/pingpong
+	github.com/lasse-go/lasse/loadtest/sse-bench
 )
 
 replace github.com/lasse-go/lasse => ../..
+
+// feed and news are modules of their own (they serve Prometheus metrics).
+replace (
+	github.com/lasse-go/lasse/examples/feed => ../feed
+	github.com/lasse-go/lasse/examples/news => ../news
+	github.com/lasse-go/lasse/fastsse/promsse => ../../fastsse/promsse
+)

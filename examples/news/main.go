@@ -2,7 +2,10 @@
 // an event, GET /news streams them with ids, and a client that reconnects
 // gets what it missed.
 //
-//	go run ./examples/news -addr 127.0.0.1:8080
+// GET /metrics is its Prometheus metrics. It is a module of its own, so
+// that the main module does not depend on Prometheus:
+//
+//	go run -C examples/news . -addr 127.0.0.1:8080
 package main
 
 import (
@@ -13,6 +16,7 @@ import (
 	frouter "github.com/fasthttp/router"
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/fastsse/promsse"
 	"github.com/lasse-go/lasse/router"
 	"github.com/valyala/fasthttp"
 )
@@ -55,17 +59,20 @@ func (reader) Terminate(error, struct{}) {}
 // newApp returns the routes: / (the page), GET /news (the stream) and
 // POST /news (publish). keep is how many news the replay ring holds.
 func newApp(keep int) (fasthttp.RequestHandler, *fastsse.Endpoint, error) {
-	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: keep})
-	ep, err := fastsse.New[struct{}](reader{news: news}, nil)
+	prom := promsse.New(nil)
+	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: keep, Observer: prom})
+	ep, err := fastsse.New[struct{}](reader{news: news}, &fastsse.Options{Observer: prom, Route: "/news"})
 	if err != nil {
 		return nil, nil, err
 	}
+	prom.Observe(ep)
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(indexHTML)
 	})
 	router.Mount(r, "/news", ep)
+	r.GET("/metrics", metricsHandler(prom))
 	// POST /news?event=TYPE with the data as the raw body, line breaks and
 	// all. Publish encodes it at once, so the body need not outlive the
 	// handler. The answer is the news' id.

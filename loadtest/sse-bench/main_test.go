@@ -54,7 +54,8 @@ func buildFeed(t *testing.T) string {
 			return
 		}
 		feedBin = filepath.Join(feedDir, "feed")
-		out, err := exec.Command("go", "build", "-o", feedBin, "github.com/lasse-go/lasse/examples/feed").CombinedOutput()
+		// examples/feed is a module of its own (it serves Prometheus metrics).
+		out, err := exec.Command("go", "build", "-C", "../../examples/feed", "-o", feedBin, ".").CombinedOutput()
 		if err != nil {
 			feedErr = err
 			feedBin = string(out)
