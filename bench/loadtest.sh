@@ -239,7 +239,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 say "building into $WORK"
 "$GO" build -o "$BIN/sse-bench" ./loadtest/sse-bench
 "$GO" build -C examples/feed -o "$BIN/feed" . # a module of its own (Prometheus)
-(cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable)
+(cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable ./cmd/ltplot)
 
 WAITED=0
 if [[ $MODE == full ]]; then
@@ -288,6 +288,9 @@ if [[ $MODE == smoke ]]; then
 	exit 0
 fi
 
+RESULTS=${LOADTEST_RESULTS:-bench/RESULTS.md}
+# The charts, drawn from the same reports, go beside the results file.
+"$BIN/ltplot" -dir "$JSON" -out "$(dirname "$RESULTS")/charts" -link charts -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -rates "$(csv "$RATES")" >"$WORK/charts.md"
 gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 {
 	echo "## Load test: fastsse vs a raw loop and peer libraries (sse-bench)"
@@ -308,6 +311,9 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 	echo '```'
 	echo
 	cat "$WORK/tables.md"
+	echo "#### Charts (bench/servers/cmd/ltplot, from the same reports)"
+	echo
+	cat "$WORK/charts.md"
 	if [[ -s $WORK/notes.txt ]]; then
 		echo "Notes from the run:"
 		echo
@@ -315,7 +321,6 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 		echo
 	fi
 } >"$WORK/section.md"
-RESULTS=${LOADTEST_RESULTS:-bench/RESULTS.md}
 "$BIN/lttable" -splice "$RESULTS" <"$WORK/section.md"
 cat "$WORK/tables.md"
 say "$RESULTS updated (loadtest section)"
