@@ -32,7 +32,8 @@
 //	lasse_bus_gaps_total                    counter    bus gaps reported (Options.Bus only)
 //
 // Every label takes a few fixed values: none names a connection, a topic
-// or a path. To tell several endpoints apart, give each its own Collector
+// or a path. An Init that answers without opening a stream (NoContent,
+// Reply) is not a stream end here; Stats.Ends.Refused counts those. To tell several endpoints apart, give each its own Collector
 // with Options.ConstLabels (say {"route": "/feed"}), registered side by
 // side.
 //
