@@ -136,11 +136,11 @@ func scrape(t *testing.T, c *http.Client, base string) map[string]*dto.MetricFam
 	fams := map[string]*dto.MetricFamily{}
 	for {
 		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err == io.EOF {
+		err := dec.Decode(&mf)
+		if err == io.EOF {
 			return fams
-		} else {
-			require.NoError(t, err)
 		}
+		require.NoError(t, err)
 		fams[mf.GetName()] = &mf
 	}
 }

@@ -58,26 +58,22 @@ type Options struct {
 	ConstLabels prometheus.Labels
 
 	// StreamBuckets are the upper bounds of lasse_stream_duration_seconds.
-	// Default DefaultStreamBuckets.
+	// Default: 0.1 s to about 29 hours, by fours (0.1, 0.4, 1.6, ...).
 	StreamBuckets []float64
 
 	// PublishBuckets are the upper bounds of lasse_publish_duration_seconds.
-	// Default DefaultPublishBuckets.
+	// Default: 1 µs to about 260 ms, by fours.
 	PublishBuckets []float64
 
-	// Bus adds lasse_bus_lag_seconds and lasse_bus_gaps_total, fed by
-	// BusLag and BusGaps. Default false: no bus metrics.
+	// Bus adds lasse_bus_lag_seconds (buckets of 0.5 ms to about 33 s, by
+	// fours) and lasse_bus_gaps_total, fed by BusLag and BusGaps. Default
+	// false: no bus metrics.
 	Bus bool
 }
 
-var (
-	// DefaultStreamBuckets span 100 ms to about 29 hours, by fours.
-	DefaultStreamBuckets = prometheus.ExponentialBuckets(0.1, 4, 11)
-	// DefaultPublishBuckets span 1 µs to about 260 ms, by fours.
-	DefaultPublishBuckets = prometheus.ExponentialBuckets(1e-6, 4, 10)
-	// DefaultBusBuckets span 500 µs to about 33 s, by fours.
-	DefaultBusBuckets = prometheus.ExponentialBuckets(5e-4, 4, 9)
-)
+func streamBuckets() []float64  { return prometheus.ExponentialBuckets(0.1, 4, 11) }
+func publishBuckets() []float64 { return prometheus.ExponentialBuckets(1e-6, 4, 10) }
+func busBuckets() []float64     { return prometheus.ExponentialBuckets(5e-4, 4, 9) }
 
 // endReasons are the classes fastsse.ReasonClass gives an opened stream's
 // end ("refused" is an Init that opened no stream, which StreamEnded never
@@ -113,10 +109,10 @@ func New(opts *Options) *Collector {
 		o = *opts
 	}
 	if o.StreamBuckets == nil {
-		o.StreamBuckets = DefaultStreamBuckets
+		o.StreamBuckets = streamBuckets()
 	}
 	if o.PublishBuckets == nil {
-		o.PublishBuckets = DefaultPublishBuckets
+		o.PublishBuckets = publishBuckets()
 	}
 	cl := o.ConstLabels
 	c := &Collector{ends: make(map[string]prometheus.Counter, len(endReasons))}
@@ -148,7 +144,7 @@ func New(opts *Options) *Collector {
 	})
 	if o.Bus {
 		c.busLag = prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "lasse_bus_lag_seconds", Help: "Time from an event's publish on the bus to its delivery on this instance.", ConstLabels: cl, Buckets: DefaultBusBuckets,
+			Name: "lasse_bus_lag_seconds", Help: "Time from an event's publish on the bus to its delivery on this instance.", ConstLabels: cl, Buckets: busBuckets(),
 		})
 		c.busGaps = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lasse_bus_gaps_total", Help: "Gaps the bus reported: events lost to its retention before this instance could read them.", ConstLabels: cl,
