@@ -2,6 +2,7 @@ package promsse_test
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -18,8 +19,19 @@ var ends = []string{"stopped", "client_gone", "write_failed", "shutdown", "lifet
 
 // TestScrape serves two endpoints that one Collector observes, opens real
 // streams on them, and follows the scraped metrics as the streams open,
-// get events, heartbeats, replays, drop messages, fall behind and end.
+// get events, heartbeats, replays, drop messages, fall behind and end, on
+// both of fasthttp's transports.
 func TestScrape(t *testing.T) {
+	transports := map[string]fastsse.Transport{"stream": fastsse.TransportStream}
+	if runtime.GOOS == "linux" { // the dense transport is Linux's only
+		transports["dense"] = fastsse.TransportDense
+	}
+	for name, tr := range transports {
+		t.Run(name, func(t *testing.T) { testScrape(t, tr) })
+	}
+}
+
+func testScrape(t *testing.T, tr fastsse.Transport) {
 	c := promsse.New(nil)
 	g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 16, Observer: c})
 	f := &feed{g: g, conns: make(chan *fastsse.Conn, 8)}
@@ -27,11 +39,11 @@ func TestScrape(t *testing.T) {
 	// and writes a heartbeat every 20 ms of silence; /close ends a stream
 	// whose queue is full as a slow consumer.
 	drop, err := fastsse.New[struct{}](f, &fastsse.Options{
-		Observer: c, Route: "/drop", QueueSize: 1, Overflow: fastsse.OverflowDropNewest, Heartbeat: 20 * time.Millisecond,
+		Observer: c, Route: "/drop", QueueSize: 1, Overflow: fastsse.OverflowDropNewest, Heartbeat: 20 * time.Millisecond, Transport: tr,
 	})
 	require.NoError(t, err)
 	closing, err := fastsse.New[struct{}](f, &fastsse.Options{
-		Observer: c, Route: "/close", QueueSize: 1, Overflow: fastsse.OverflowClose, Heartbeat: -1,
+		Observer: c, Route: "/close", QueueSize: 1, Overflow: fastsse.OverflowClose, Heartbeat: -1, Transport: tr,
 	})
 	require.NoError(t, err)
 	c.Observe(drop)
