@@ -260,7 +260,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 say "building into $WORK"
 "$GO" build -o "$BIN/sse-bench" ./loadtest/sse-bench
 (cd examples && "$GO" build -o "$BIN/feed" ./feed)
-(cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable)
+(cd bench/servers && "$GO" build -o "$BIN/" ./rawstream ./gosse ./r3labs ./cmd/lttable ./cmd/ltplot)
 
 # wait_accept PORT PID TAG: until 127.0.0.1:PORT accepts (≤ 15 s).
 wait_accept() {
@@ -405,6 +405,9 @@ if [[ $MODE == smoke ]]; then
 	exit 0
 fi
 
+RESULTS=${LOADTEST_RESULTS:-bench/RESULTS.md}
+# The charts, drawn from the same reports, go beside the results file.
+"$BIN/ltplot" -dir "$JSON" -out "$(dirname "$RESULTS")/charts" -link charts -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -rates "$(csv "$RATES")" >"$WORK/charts.md"
 gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 {
 	echo "## Load test: fastsse vs a raw loop and peer libraries (sse-bench)"
@@ -416,7 +419,7 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 	echo "- Versions: fasthttp $(gomod go.mod github.com/valyala/fasthttp) (go.mod); tmaxmax/go-sse $(gomod bench/servers/go.mod github.com/tmaxmax/go-sse), r3labs/sse/v2 $(gomod bench/servers/go.mod github.com/r3labs/sse/v2) (bench/servers/go.mod)."
 	echo "- Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end$( ((WAITED > 0)) && echo " (after waiting $WAITED s for a quieter machine)"). The client, sse-bench, runs on the same 2 cores as the server, and other work may share the machine."
 	echo "- Settings: every server \`-size $SIZE -heartbeat $HB\`; idle runs at \`-rate 0\`, $IDLE_D held after a $IDLE_SETTLE settle; fan-out to $FANOUT_CONNS connections, a $FANOUT_D window after a $FANOUT_SETTLE settle; sse-bench \`-procs $PROCS\` (two client processes, source addresses 127.0.0.2 and .3) in every run. The feed runs with \`-drain-spread 1s\` only to stop faster. Runs go scenario by scenario, every server in turn, each in a fresh process on a fresh port."
-	echo "- Servers: \`fastsse stream\` and \`fastsse dense\` are examples/feed; the others are bench/servers (same contract: GET /feed, ids 1, 2, 3, ..., data = send time in Unix ns, a space, x filler)."
+	echo "- Servers: \`fastsse stream\` and \`fastsse dense\` are examples/feed; the others are bench/servers (same contract: GET /feed, consecutive ids (feed's EPOCH-1, EPOCH-2, ...; the peers' 1, 2, 3, ...), data = send time in Unix ns, a space, x filler)."
 	echo
 	echo "Commands (PORT: a free loopback port; PID: the server's pid; binaries built by the script from ./loadtest/sse-bench, ./examples/feed and bench/servers):"
 	echo
@@ -425,6 +428,9 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 	echo '```'
 	echo
 	cat "$WORK/tables.md"
+	echo "#### Charts (bench/servers/cmd/ltplot, from the same reports)"
+	echo
+	cat "$WORK/charts.md"
 	if [[ -s $WORK/notes.txt ]]; then
 		echo "Notes from the run:"
 		echo
@@ -432,7 +438,6 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 		echo
 	fi
 } >"$WORK/section.md"
-RESULTS=${LOADTEST_RESULTS:-bench/RESULTS.md}
 "$BIN/lttable" -splice "$RESULTS" <"$WORK/section.md"
 cat "$WORK/tables.md"
 say "$RESULTS updated (loadtest section)"

@@ -22,6 +22,9 @@ type Options struct {
 	// the given spec (it must call RunWorker with it, stdin and stdout).
 	// nil: this executable with the arguments "-worker" and spec.
 	WorkerCommand func(spec string) *exec.Cmd
+	// Plot, when set, receives the run's latency distribution as an HDR
+	// percentile plot, an SVG document, once the run is over.
+	Plot io.Writer
 }
 
 // WorkerFlag is the hidden flag that makes the sse-bench command a worker.
@@ -229,6 +232,11 @@ func Run(ctx context.Context, cfg Config, opt *Options) (*Result, error) {
 	}
 	if res.ClientSaturatedS > 0 {
 		warn("client CPU saturated for %d s of the window: the figures measure the client, not only the server (use -procs or a lower -c)", res.ClientSaturatedS)
+	}
+	if opt.Plot != nil {
+		if err := writePlot(opt.Plot, res, ps); err != nil {
+			return res, fmt.Errorf("plot: %w", err)
+		}
 	}
 	if ctx.Err() != nil {
 		return res, context.Cause(ctx)

@@ -8,39 +8,51 @@ require (
 )
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/fasthttp/router v1.5.4 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/lasse-go/lasse v0.0.0 // indirect
 	github.com/lasse-go/lasse/examples v0.0.0 // indirect
 	github.com/lasse-go/lasse/fastsse/natsbus v0.0.0 // indirect
+	github.com/lasse-go/lasse/fastsse/promsse v0.0.0 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/savsgio/gotils v0.0.0-20240704082632-aef3928b8a38 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.78.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 // The tests build these example commands; the tool directives keep the main
 // module and its dependencies in this module's graph and go.sum.
 tool (
+	github.com/lasse-go/lasse/examples/feed
 	github.com/lasse-go/lasse/examples/news
 	github.com/lasse-go/lasse/examples/pingpong
+	github.com/lasse-go/lasse/loadtest/sse-bench
 )
 
 replace (
 	github.com/lasse-go/lasse => ../..
 	github.com/lasse-go/lasse/examples => ../
 	github.com/lasse-go/lasse/fastsse/natsbus => ../../fastsse/natsbus
+	github.com/lasse-go/lasse/fastsse/promsse => ../../fastsse/promsse
 )

@@ -4,7 +4,12 @@
 // one monotonic sequence, so a client can measure latency, gaps and
 // duplicates.
 //
-//	go run ./examples/feed -addr 127.0.0.1:8080 -rate 10 -size 64
+// It also serves its Prometheus metrics at /metrics, a dashboard at / fed
+// by its own stream of stats (/dashboard/stats), and with -pprof the
+// runtime's profiles under /debug/pprof/. The examples are a module of
+// their own, so that the main module depends on neither NATS nor Prometheus:
+//
+//	go run -C examples ./feed -addr 127.0.0.1:8080 -rate 10 -size 64
 package main
 
 import (
@@ -57,30 +62,43 @@ type app struct {
 	handler fasthttp.RequestHandler
 	feed    *fastsse.Group
 	ep      *fastsse.Endpoint
+	obs     *observability // /metrics and the dashboard's stats (observe.go)
 }
 
 // newApp builds the feed; with a bus, every instance on it (every prefork
-// child, every process) streams one sequence.
+// child, every process) streams one sequence. Its streams and publishes
+// are observed for /metrics and the dashboard.
 func newApp(opts *fastsse.Options, bus fastsse.Bus) (*app, error) {
-	feed := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 4096})
-	if bus != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var err error
-		if feed, err = fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: 4096}); err != nil {
-			return nil, err
-		}
-	}
-	ep, err := fastsse.New[struct{}](subscriber{feed: feed}, opts)
+	obs, err := newObservability()
 	if err != nil {
 		return nil, err
 	}
+	o := fastsse.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Observer, o.Route = obs.prom, "/feed"
+	gopts := &fastsse.GroupOptions{Replay: 4096, Observer: obs.prom}
+	feed := fastsse.NewGroup(gopts)
+	if bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if feed, err = fastsse.NewBusGroup(ctx, bus, gopts); err != nil {
+			return nil, err
+		}
+	}
+	ep, err := fastsse.New[struct{}](subscriber{feed: feed}, &o)
+	if err != nil {
+		return nil, err
+	}
+	obs.prom.Observe(ep)
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(indexHTML)
 	})
 	router.Mount(r, "/feed", ep)
+	obs.mount(r)
 	r.GET("/stats", func(ctx *fasthttp.RequestCtx) {
 		s := ep.Stats()
 		ctx.SetContentType("text/plain; charset=utf-8")
@@ -89,7 +107,7 @@ func newApp(opts *fastsse.Options, bus fastsse.Bus) (*app, error) {
 			"\nbytes " + strconv.FormatInt(s.Bytes, 10) +
 			"\nslow_consumers " + strconv.FormatInt(s.SlowConsumers, 10) + "\n")
 	})
-	return &app{handler: r.Handler, feed: feed, ep: ep}, nil
+	return &app{handler: r.Handler, feed: feed, ep: ep, obs: obs}, nil
 }
 
 // runPrefork runs the prefork master. With -nats embedded it hosts the
@@ -150,6 +168,7 @@ func main() {
 	procs := flag.Int("prefork", 0, "serve from this many processes sharing the port (SO_REUSEPORT); 0: one process")
 	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
+	pprof := flag.Bool("pprof", false, "serve net/http/pprof's profiles under /debug/pprof/")
 	flag.Parse()
 
 	opts := &fastsse.Options{Heartbeat: *heartbeat, QueueSize: *queue}
@@ -192,11 +211,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go a.publish(ctx, *rate, *size)
+	go a.obs.publishStats(ctx, a.ep, time.Second)
+	h := a.handler
+	if *pprof {
+		h = withPprof(h)
+	}
 	o := serve.Options{
 		Ready: func(ad net.Addr) {
 			log.Printf("pid %d listening on http://%s/ (%s transport, rate %g/s, size %d)", os.Getpid(), ad, *transport, *rate, *size)
 		},
-		Drain:  []*fastsse.Endpoint{a.ep},
+		Drain:  []*fastsse.Endpoint{a.ep, a.obs.statsEP},
 		Spread: *spread,
 	}
 	var ln net.Listener
@@ -208,7 +232,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve.RunListener(ctx, ln, a.handler, o); err != nil {
+	if err := serve.RunListener(ctx, ln, h, o); err != nil {
 		a.feed.Close()
 		cc.Close()
 		log.Fatal(err)

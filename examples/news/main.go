@@ -2,10 +2,10 @@
 // an event, GET /news streams them with ids, and a client that reconnects
 // gets what it missed.
 //
-//	go run ./examples/news -addr 127.0.0.1:8080
+//	go run -C examples ./news -addr 127.0.0.1:8080
 //
-// With -nats, several instances share the news over NATS JetStream (see
-// the README).
+// GET /metrics is its Prometheus metrics. With -nats, several instances
+// share the news over NATS JetStream (see the README).
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/lasse-go/lasse/examples/internal/cluster"
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/fastsse/promsse"
 	"github.com/lasse-go/lasse/router"
 	"github.com/valyala/fasthttp"
 )
@@ -57,27 +58,32 @@ func (reader) Terminate(error, struct{}) {}
 // newApp returns the routes: / (the page), GET /news (the stream) and
 // POST /news (publish). keep is how many news the replay ring holds. With
 // a bus, the news go through it: every instance on the bus streams every
-// news, and a client resumes on any of them.
+// news, and a client resumes on any of them. Streams and publishes are
+// observed for GET /metrics.
 func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoint, *fastsse.Group, error) {
-	news := fastsse.NewGroup(&fastsse.GroupOptions{Replay: keep})
+	prom := promsse.New(nil)
+	gopts := &fastsse.GroupOptions{Replay: keep, Observer: prom}
+	news := fastsse.NewGroup(gopts)
 	if bus != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
-		if news, err = fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: keep}); err != nil {
+		if news, err = fastsse.NewBusGroup(ctx, bus, gopts); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	ep, err := fastsse.New[struct{}](reader{news: news}, nil)
+	ep, err := fastsse.New[struct{}](reader{news: news}, &fastsse.Options{Observer: prom, Route: "/news"})
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	prom.Observe(ep)
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(indexHTML)
 	})
 	router.Mount(r, "/news", ep)
+	r.GET("/metrics", metricsHandler(prom))
 	// POST /news?event=TYPE with the data as the raw body, line breaks and
 	// all. Publish encodes it at once, so the body need not outlive the
 	// handler. The answer is the news' id. A body over serve.MaxBody is

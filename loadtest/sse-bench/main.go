@@ -56,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Timeout, "timeout", loadtest.DefaultTimeout, "connect + response header timeout")
 	fs.StringVar(&cfg.IO, "io", "", "epoll (Linux default: shared poll loops) or goroutine (one goroutine per connection)")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
+	plotPath := fs.String("plot", "", "write the latency distribution as an HDR percentile plot (SVG) to this `file.svg`")
 	cpuProfile := fs.String("cpuprofile", "", "write the client's CPU profile (the parent process) to this file")
 	worker := fs.String(loadtest.WorkerFlag, "", "internal: run as a worker process with this spec")
 	fs.Usage = func() {
@@ -110,7 +111,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := loadtest.Run(ctx, cfg, &loadtest.Options{Progress: stderr})
+	opts := &loadtest.Options{Progress: stderr}
+	var plot *os.File
+	if *plotPath != "" {
+		f, err := os.Create(*plotPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "sse-bench:", err)
+			return 2
+		}
+		plot, opts.Plot = f, f
+	}
+	res, err := loadtest.Run(ctx, cfg, opts)
+	if plot != nil {
+		if cerr := plot.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	if res == nil {
 		fmt.Fprintln(stderr, "sse-bench:", err)
 		return 2

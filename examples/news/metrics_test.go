@@ -1,0 +1,62 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMetrics: /metrics, parsed by Prometheus' own decoder, counts the
+// reader's stream, its replay and the publishes.
+func TestMetrics(t *testing.T) {
+	s := startNews(t, 10)
+	code, id := s.post(t, "", "one")
+	require.Equal(t, http.StatusOK, code)
+	s.post(t, "", "two")
+	c := s.stream(t, id) // resumes after "one": a replay hit
+	c.Event(t)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fams := s.scrape(t)
+		open := fams["lasse_streams_open"].GetMetric()
+		require.Len(t, open, 1)
+		if open[0].GetGauge().GetValue() == 1 {
+			assert.Equal(t, uint64(2), fams["lasse_publish_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount())
+			for _, m := range fams["lasse_replay_total"].GetMetric() {
+				if m.GetLabel()[0].GetValue() == "hit" {
+					assert.Equal(t, 1.0, m.GetCounter().GetValue())
+				}
+			}
+			assert.Contains(t, fams, "process_resident_memory_bytes")
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "lasse_streams_open never 1")
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *newsServer) scrape(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := s.client.Get(s.base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	fams := map[string]*dto.MetricFamily{}
+	for {
+		var mf dto.MetricFamily
+		err := dec.Decode(&mf)
+		if err == io.EOF {
+			return fams
+		}
+		require.NoError(t, err)
+		fams[mf.GetName()] = &mf
+	}
+}
