@@ -72,19 +72,23 @@ func testScrape(t *testing.T, tr fastsse.Transport) {
 	assert.NotContains(t, ms, "lasse_bus_lag_seconds", "no bus metrics without Options.Bus")
 
 	// Two events before anyone listens, then four streams: a fresh one, one
-	// resuming after id 1 (a hit: it gets event 2), one with an id the
-	// ring never had (a gap), and one on /close.
+	// resuming after the first (a hit: it gets the second), one with an id
+	// the ring never had (a gap: it gets the gap event, with the group's
+	// position), and one on /close.
+	var ids []string
 	for range 2 {
-		_, err := g.Publish(&fastsse.Event{Data: "early"})
+		id, err := g.Publish(&fastsse.Event{Data: "early"})
 		require.NoError(t, err)
+		ids = append(ids, id)
 	}
 	fresh := s.open(t, "/drop", "")
 	freshConn := conn(t, f)
-	resumed := s.open(t, "/drop", "1")
+	resumed := s.open(t, "/drop", ids[0])
 	resumedConn := conn(t, f)
-	assert.Equal(t, "2", resumed.event(t))
+	assert.Equal(t, ids[1], resumed.event(t))
 	gap := s.open(t, "/drop", "nope")
 	conn(t, f)
+	assert.Equal(t, ids[1], gap.event(t), "the gap event")
 	slow := s.open(t, "/close", "")
 	slowConn := conn(t, f)
 	ms = s.until(t, "four streams open", func(ms map[string]family) bool {
@@ -96,7 +100,7 @@ func testScrape(t *testing.T, tr fastsse.Transport) {
 	assert.Equal(t, 1.0, value(t, ms, "lasse_replay_total", labels("result", "gap")))
 
 	// Three events to the four, one at a time (their queues hold one):
-	// 12 events written, and the one replayed.
+	// 12 events written, the one replayed and the gap event.
 	for range 3 {
 		_, err := g.Publish(&fastsse.Event{Data: "live"})
 		require.NoError(t, err)
@@ -104,8 +108,8 @@ func testScrape(t *testing.T, tr fastsse.Transport) {
 			st.event(t)
 		}
 	}
-	ms = s.until(t, "13 events written", func(ms map[string]family) bool {
-		return value(t, ms, "lasse_events_written_total", "") == 13
+	ms = s.until(t, "14 events written", func(ms map[string]family) bool {
+		return value(t, ms, "lasse_events_written_total", "") == 14
 	})
 	read := fresh.bytesRead() + resumed.bytesRead() + gap.bytesRead() + slow.bytesRead()
 	assert.GreaterOrEqual(t, value(t, ms, "lasse_bytes_written_total", ""), float64(read),
