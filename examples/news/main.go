@@ -13,8 +13,11 @@ import (
 	_ "embed"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log"
 	"net"
+	"net/http"
 	"time"
 
 	frouter "github.com/fasthttp/router"
@@ -24,6 +27,7 @@ import (
 	"github.com/lasse-go/lasse/fastsse/promsse"
 	"github.com/lasse-go/lasse/router"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 //go:embed index.html
@@ -61,6 +65,22 @@ func (reader) Terminate(error, struct{}) {}
 // news, and a client resumes on any of them. Streams and publishes are
 // observed for GET /metrics.
 func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoint, *fastsse.Group, error) {
+	a, err := build(keep, bus)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a.fastHandler(), a.ep, a.news, nil
+}
+
+// app is the news: its group, its endpoint and its metrics, served by
+// fasthttp (fastHandler) or net/http (httpHandler), with the same routes.
+type app struct {
+	news *fastsse.Group
+	ep   *fastsse.Endpoint
+	prom *promsse.Collector
+}
+
+func build(keep int, bus fastsse.Bus) (*app, error) {
 	prom := promsse.New(nil)
 	gopts := &fastsse.GroupOptions{Replay: keep, Observer: prom}
 	news := fastsse.NewGroup(gopts)
@@ -69,49 +89,83 @@ func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoi
 		defer cancel()
 		var err error
 		if news, err = fastsse.NewBusGroup(ctx, bus, gopts); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
 	ep, err := fastsse.New[struct{}](reader{news: news}, &fastsse.Options{Observer: prom, Route: "/news"})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	prom.Observe(ep)
+	return &app{news: news, ep: ep, prom: prom}, nil
+}
+
+func (a *app) fastHandler() fasthttp.RequestHandler {
 	r := frouter.New()
 	r.GET("/", func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(indexHTML)
 	})
-	router.Mount(r, "/news", ep)
-	r.GET("/metrics", metricsHandler(prom))
+	router.Mount(r, "/news", a.ep)
+	r.GET("/metrics", fasthttpadaptor.NewFastHTTPHandler(metricsHandler(a.prom)))
 	// POST /news?event=TYPE with the data as the raw body, line breaks and
-	// all. Publish encodes it at once, so the body need not outlive the
-	// handler. The answer is the news' id. A body over serve.MaxBody is
-	// answered 413 before it gets here.
+	// all. A body over serve.MaxBody is answered 413 before it gets here.
 	r.POST("/news", func(ctx *fasthttp.RequestCtx) {
-		body := ctx.PostBody()
-		if body == nil {
-			body = []byte{} // an empty body is an explicitly empty message
-		}
-		id, err := news.Publish(&fastsse.Event{
-			Event:     string(ctx.QueryArgs().Peek("event")),
-			DataBytes: body,
-		})
+		code, answer := a.publish(string(ctx.QueryArgs().Peek("event")), ctx.PostBody())
 		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetStatusCode(code)
+		ctx.SetBodyString(answer)
+	})
+	return r.Handler
+}
+
+// httpHandler is fastHandler's routes on net/http: GET /news is the
+// endpoint's HTTPHandler.
+func (a *app) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(indexHTML)
+	})
+	mux.Handle("/news", a.ep.HTTPHandler()) // every method but POST: GET streams, the rest is 405
+	mux.HandleFunc("POST /news", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, serve.MaxBody))
 		if err != nil {
-			// The event's own fault is 400; the bus's (NATS unreachable
-			// past the publish timeout) is 503: try again.
-			code := fasthttp.StatusServiceUnavailable
-			if errors.Is(err, fastsse.ErrInvalidID) || errors.Is(err, fastsse.ErrInvalidType) || errors.Is(err, fastsse.ErrDataRequired) {
-				code = fasthttp.StatusBadRequest
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, fmt.Sprintf("413 Request Entity Too Large: at most %d bytes", serve.MaxBody), http.StatusRequestEntityTooLarge)
+				return
 			}
-			ctx.SetStatusCode(code)
-			ctx.SetBodyString(err.Error())
+			http.Error(w, "400 Bad Request: the body could not be read", http.StatusBadRequest)
 			return
 		}
-		ctx.SetBodyString(id)
+		code, answer := a.publish(r.URL.Query().Get("event"), body)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, answer)
 	})
-	return r.Handler, ep, news, nil
+	mux.Handle("GET /metrics", metricsHandler(a.prom))
+	return mux
+}
+
+// publish publishes one news of type eventType with body as its data, and
+// says how to answer: 200 and the news' id, 400 for an event that cannot
+// be sent, 503 when the bus cannot take it (NATS unreachable past the
+// publish timeout): try again.
+func (a *app) publish(eventType string, body []byte) (int, string) {
+	if body == nil {
+		body = []byte{} // an empty body is an explicitly empty message
+	}
+	// Publish encodes the event at once: body need not outlive the call.
+	id, err := a.news.Publish(&fastsse.Event{Event: eventType, DataBytes: body})
+	switch {
+	case err == nil:
+		return http.StatusOK, id
+	case errors.Is(err, fastsse.ErrInvalidID) || errors.Is(err, fastsse.ErrInvalidType) || errors.Is(err, fastsse.ErrDataRequired):
+		return http.StatusBadRequest, err.Error()
+	default:
+		return http.StatusServiceUnavailable, err.Error()
+	}
 }
 
 func main() {
@@ -119,6 +173,7 @@ func main() {
 	keep := flag.Int("keep", 1000, "news kept for clients that reconnect")
 	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
+	onHTTP := flag.Bool("http", false, "serve from net/http (the endpoint's HTTPHandler) instead of fasthttp")
 	flag.Parse()
 	var bus fastsse.Bus
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -131,16 +186,22 @@ func main() {
 	if cc != nil {
 		bus = cc.Bus
 	}
-	h, ep, news, err := newApp(*keep, bus)
+	a, err := build(*keep, bus)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer news.Close()
-	if err := serve.Run(*addr, h, serve.Options{
-		Ready: func(a net.Addr) { log.Printf("listening on http://%s/", a) },
-		Drain: []*fastsse.Endpoint{ep}, Spread: *spread,
-	}); err != nil {
-		news.Close()
+	defer a.news.Close()
+	o := serve.Options{
+		Ready: func(ad net.Addr) { log.Printf("listening on http://%s/", ad) },
+		Drain: []*fastsse.Endpoint{a.ep}, Spread: *spread,
+	}
+	if *onHTTP {
+		err = serve.RunHTTP(*addr, a.httpHandler(), o)
+	} else {
+		err = serve.Run(*addr, a.fastHandler(), o)
+	}
+	if err != nil {
+		a.news.Close()
 		cc.Close()
 		log.Fatal(err)
 	}

@@ -31,13 +31,27 @@ type newsServer struct {
 
 func startNews(t *testing.T, keep int) *newsServer {
 	t.Helper()
-	h, ep, _, err := newApp(keep, nil)
+	return startNewsOn(t, keep, false)
+}
+
+// startNewsOn serves the news on fasthttp or, with onHTTP, on net/http
+// (-http), as main does.
+func startNewsOn(t *testing.T, keep int, onHTTP bool) *newsServer {
+	t.Helper()
+	a, err := build(keep, nil)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
-	go func() { stopped <- serve.RunListener(ctx, ln, h, serve.Options{Drain: []*fastsse.Endpoint{ep}}) }()
+	o := serve.Options{Drain: []*fastsse.Endpoint{a.ep}}
+	go func() {
+		if onHTTP {
+			stopped <- serve.RunHTTPListener(ctx, ln, a.httpHandler(), o)
+		} else {
+			stopped <- serve.RunListener(ctx, ln, a.fastHandler(), o)
+		}
+	}()
 	s := &newsServer{base: "http://" + ln.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		cancel()
@@ -166,6 +180,37 @@ func TestNewsRestartReportsGap(t *testing.T) {
 		c := s.stream(t, bare)
 		assert.Equal(t, ev(id, fastsse.GapEvent, bare), c.Event(t))
 	}
+}
+
+// TestNewsOnNetHTTP: with -http the same routes answer the same way from
+// net/http: publish, stream, resume, 413 and 405.
+func TestNewsOnNetHTTP(t *testing.T) {
+	s := startNewsOn(t, 10, true)
+	var ids []string
+	for _, d := range []string{"one", "two"} {
+		code, id := s.post(t, "?event=update", d)
+		require.Equal(t, http.StatusOK, code)
+		ids = append(ids, id)
+	}
+	c := s.stream(t, ids[0])
+	assert.Equal(t, ev(ids[1], "update", "two"), c.Event(t), "the replay")
+	_, id := s.post(t, "", "three")
+	assert.Equal(t, ev(id, "", "three"), c.Event(t), "live")
+
+	code, body := s.post(t, "", strings.Repeat("x", serve.MaxBody+1))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, code, body)
+	req, err := http.NewRequest(http.MethodPut, s.base+"/news", nil)
+	require.NoError(t, err)
+	resp, err := s.client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "GET", resp.Header.Get("Allow"))
+	resp, err = s.client.Get(s.base + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(b), "lasse_streams_open 1")
 }
 
 // TestNewsOversizedPost: a body over the limit is 413, not a generic 400;

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -76,6 +77,16 @@ type Options struct {
 // Run serves h on addr until SIGINT or SIGTERM, then shuts down. It returns
 // when the server has stopped.
 func Run(addr string, h fasthttp.RequestHandler, o Options) error {
+	return runOn(addr, o, func(ctx context.Context, ln net.Listener) error { return RunListener(ctx, ln, h, o) })
+}
+
+// RunHTTP is Run with h served by net/http (NewHTTPServer).
+func RunHTTP(addr string, h http.Handler, o Options) error {
+	return runOn(addr, o, func(ctx context.Context, ln net.Listener) error { return RunHTTPListener(ctx, ln, h, o) })
+}
+
+// runOn listens on addr and runs run until SIGINT or SIGTERM.
+func runOn(addr string, o Options, run func(context.Context, net.Listener) error) error {
 	if err := CheckSpread(o.Spread); err != nil {
 		return err
 	}
@@ -85,7 +96,7 @@ func Run(addr string, h fasthttp.RequestHandler, o Options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return RunListener(ctx, ln, h, o)
+	return run(ctx, ln)
 }
 
 // RunListener serves h on ln until ctx is done; then it drains the
@@ -93,13 +104,26 @@ func Run(addr string, h fasthttp.RequestHandler, o Options) error {
 // server down, all within Grace. A spread that CheckSpread refuses is an
 // error at once: ln is closed and nothing is served.
 func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler, o Options) error {
+	srv := NewServer(h)
+	return runServer(ctx, ln, o, func() error { return srv.Serve(fdLimitListener{ln}) }, srv.ShutdownWithContext)
+}
+
+// RunHTTPListener is RunListener with h served by net/http
+// (NewHTTPServer).
+func RunHTTPListener(ctx context.Context, ln net.Listener, h http.Handler, o Options) error {
+	srv := NewHTTPServer(h)
+	return runServer(ctx, ln, o, func() error { return srv.Serve(ln) }, srv.Shutdown)
+}
+
+// runServer runs serve until ctx is done, then drains o's endpoints and
+// calls shutdown, all within Grace.
+func runServer(ctx context.Context, ln net.Listener, o Options, serve func() error, shutdown func(context.Context) error) error {
 	if err := CheckSpread(o.Spread); err != nil {
 		_ = ln.Close()
 		return err
 	}
-	srv := NewServer(h)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(fdLimitListener{ln}) }()
+	go func() { served <- serve() }()
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
@@ -116,14 +140,26 @@ func RunListener(ctx context.Context, ln net.Listener, h fasthttp.RequestHandler
 			log.Printf("drain: %v", err)
 		}
 	}
-	err := srv.ShutdownWithContext(sctx)
-	if serr := <-served; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
+	err := shutdown(sctx)
+	if serr := <-served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// NewHTTPServer is the net/http server an example runs h on with -http, at
+// the settings of NewServer: the same read and idle timeouts, no write
+// timeout (it would cut every stream). Request bodies are bounded by the
+// handler (http.MaxBytesReader), net/http having no server-wide bound.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:     h,
+		ReadTimeout: 10 * time.Second,
+		IdleTimeout: 60 * time.Second,
+	}
 }
 
 // NewServer is the fasthttp server every example runs h on.
