@@ -2,6 +2,7 @@ package fastsse
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"sync/atomic"
@@ -62,7 +63,8 @@ type busState struct {
 	closed  atomic.Bool
 	msgPfx  string // this Group's prefix of message ids, for the bus's dedupe
 	msgN    atomic.Uint64
-	hist    *history // shared history reads for Resume
+	hist    *history    // shared history reads for Resume
+	obs     BusObserver // GroupOptions.Observer, when it is one
 }
 
 // NewBusGroup returns a Group whose events go through b: Publish stores the
@@ -87,8 +89,9 @@ func NewBusGroup(ctx context.Context, b Bus, opts *GroupOptions) (*Group, error)
 	}
 	ring := NewReplayRing(max(o.Replay, 1), o.ReplayBytes)
 	ring.epoch, ring.floor, ring.last = b.Epoch(), last, last
-	g := &Group{store: ring, epoch: ring.epoch, seq: last}
+	g := &Group{store: ring, epoch: ring.epoch, seq: last, obs: o.Observer}
 	bs := &busState{bus: b, timeout: o.PublishTimeout, msgPfx: newEpoch()}
+	bs.obs, _ = o.Observer.(BusObserver)
 	if bs.timeout <= 0 {
 		bs.timeout = DefaultPublishTimeout
 	}
@@ -115,13 +118,14 @@ func (g *Group) Close() error {
 
 // publishBus is Publish on a bus: the event, without its id, goes to the
 // bus encoded once for the cluster; every instance adds the id line when
-// the bus delivers it.
+// the bus delivers it. The payload is the time of publishing (busStamp)
+// and that frame.
 func (g *Group) publishBus(ev *Event) (string, error) {
 	bs := g.bus
 	if bs.closed.Load() {
 		return "", ErrBusClosed
 	}
-	payload := ev.frame().b
+	payload := busPayload(time.Now(), ev)
 	msgID := bs.msgPfx + "-" + strconv.FormatUint(bs.msgN.Add(1), 10)
 	ctx, cancel := context.WithTimeout(context.Background(), bs.timeout)
 	defer cancel()
@@ -146,6 +150,15 @@ func (g *Group) deliver(seq uint64, payload []byte) {
 	defer g.mu.Unlock()
 	if seq <= g.seq {
 		return // delivered already
+	}
+	if o := g.bus.obs; o != nil {
+		if at, ok := busStamp(payload); ok {
+			o.BusDelivered(time.Since(at))
+		}
+	}
+	if g.obs != nil {
+		start := time.Now()
+		defer func() { g.obs.Published(len(g.members), time.Since(start)) }()
 	}
 	g.seq = seq
 	g.store.Add(seq, f)
@@ -178,6 +191,9 @@ func (g *Group) awaitPosition(lastEventID string) {
 // busFrame frames a bus message: its id line, then the payload, the event
 // encoded without its id.
 func busFrame(epoch string, seq uint64, payload []byte) *Frame {
+	if _, ok := busStamp(payload); ok {
+		payload = payload[busStampLen:]
+	}
 	id := formatID(epoch, seq)
 	b := make([]byte, 0, len("id: \n")+len(id)+len(payload))
 	b = append(append(append(b, "id: "...), id...), '\n')
@@ -190,6 +206,9 @@ func (g *Group) busGap(seq uint64) {
 	if seq <= g.seq {
 		return
 	}
+	if o := g.bus.obs; o != nil {
+		o.BusGap()
+	}
 	f := gapFrame(formatID(g.epoch, seq), formatID(g.epoch, g.seq))
 	g.seq = seq
 	if r, ok := g.store.(*ReplayRing); ok {
@@ -198,4 +217,27 @@ func (g *Group) busGap(seq uint64) {
 	for c := range g.members {
 		_ = c.push(item{kind: kindFrame, frame: f})
 	}
+}
+
+// A bus payload is busStampLen bytes of stamp, then the event's frame
+// without its id line. The stamp is "T" and the publishing time in Unix
+// nanoseconds, 8 bytes big-endian: the delivering instance measures the
+// bus's lag with it. A payload without the stamp (written by something
+// else) is taken as a frame.
+const busStampLen = 9
+
+func busPayload(at time.Time, ev *Event) []byte {
+	f := ev.frame().b
+	b := make([]byte, busStampLen, busStampLen+len(f))
+	b[0] = 'T'
+	binary.BigEndian.PutUint64(b[1:], uint64(at.UnixNano()))
+	return append(b, f...)
+}
+
+// busStamp returns the publishing time a payload carries.
+func busStamp(payload []byte) (time.Time, bool) {
+	if len(payload) < busStampLen || payload[0] != 'T' {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(payload[1:busStampLen]))), true
 }

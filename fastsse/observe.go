@@ -35,6 +35,21 @@ type Observer interface {
 	Published(members int, took time.Duration)
 }
 
+// BusObserver is an Observer that also hears of a bus group's deliveries
+// (NewBusGroup): set it as GroupOptions.Observer. Its methods are called on
+// the bus subscription's goroutine, one at a time, and follow Observer's
+// rules otherwise.
+type BusObserver interface {
+	Observer
+	// BusDelivered: an event published on the bus (here or by another
+	// instance) reached this instance lag after it was published, by the
+	// publishing machine's clock.
+	BusDelivered(lag time.Duration)
+	// BusGap: the bus lost events (to its retention) before this instance
+	// had them; the members are told with a GapEvent.
+	BusGap()
+}
+
 // StreamInfo names a stream to an Observer.
 type StreamInfo struct {
 	ID        uint64 // the stream's number within its endpoint, from 1

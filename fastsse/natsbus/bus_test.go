@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,4 +247,49 @@ func TestResumeLargeEventsFromHistory(t *testing.T) {
 		require.Len(t, ev.Data, len(big))
 	}
 	assert.GreaterOrEqual(t, b.bus.Stats().Reads, int64(3), "about 1 MiB per read")
+}
+
+// busRecorder is a fastsse.BusObserver that counts what it hears.
+type busRecorder struct {
+	delivered, gaps, published atomic.Int64
+	maxLag                     atomic.Int64 // nanoseconds
+	members                    atomic.Int64 // at the last publish
+}
+
+func (r *busRecorder) StreamOpened(fastsse.StreamInfo)                        {}
+func (r *busRecorder) StreamEnded(fastsse.StreamInfo, error, time.Duration)   {}
+func (r *busRecorder) Overflowed(fastsse.StreamInfo, fastsse.OverflowPolicy)  {}
+func (r *busRecorder) Replayed(fastsse.StreamInfo, fastsse.ReplayResult, int) {}
+func (r *busRecorder) Published(members int, _ time.Duration) {
+	r.published.Add(1)
+	r.members.Store(int64(members))
+}
+func (r *busRecorder) BusGap() { r.gaps.Add(1) }
+func (r *busRecorder) BusDelivered(lag time.Duration) {
+	r.delivered.Add(1)
+	if int64(lag) > r.maxLag.Load() {
+		r.maxLag.Store(int64(lag))
+	}
+}
+
+// TestBusObserver: a bus group's Observer, when it is a BusObserver, hears
+// every delivery with its lag from the publish on another instance, and
+// every delivery to the members as a publish.
+func TestBusObserver(t *testing.T) {
+	ns := startNATS(t)
+	cfg := Config{Stream: "OBS"}
+	a := startInstance(t, ns, cfg, nil, &fastsse.Options{Heartbeat: -1})
+	obs := &busRecorder{}
+	b := startInstance(t, ns, cfg, &fastsse.GroupOptions{Observer: obs}, &fastsse.Options{Heartbeat: -1})
+	c := get(t, b.addr, "")
+	require.Eventually(t, func() bool { return b.group.Len() == 1 }, wait, 5*time.Millisecond)
+	start := time.Now()
+	ids := publishN(t, a, 5)
+	assert.Equal(t, ids, c.ids(t, 5))
+	require.Eventually(t, func() bool { return obs.delivered.Load() == 5 }, wait, 5*time.Millisecond)
+	assert.Positive(t, obs.maxLag.Load())
+	assert.Less(t, time.Duration(obs.maxLag.Load()), time.Since(start), "a lag no longer than the test")
+	assert.Equal(t, int64(5), obs.published.Load())
+	assert.Equal(t, int64(1), obs.members.Load())
+	assert.Zero(t, obs.gaps.Load())
 }

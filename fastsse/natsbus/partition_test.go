@@ -113,7 +113,8 @@ func TestPartitionPastRetention(t *testing.T) {
 			defer cancel()
 			bus, err := New(ctx, nc, cfg)
 			require.NoError(t, err)
-			g, err := fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: 100})
+			obs := &busRecorder{}
+			g, err := fastsse.NewBusGroup(ctx, bus, &fastsse.GroupOptions{Replay: 100, Observer: obs})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = g.Close() })
 			b := serveGroup(t, g)
@@ -145,6 +146,7 @@ func TestPartitionPastRetention(t *testing.T) {
 					}
 				}
 				assert.Equal(t, int64(1), bus.Stats().Gaps)
+				assert.Equal(t, int64(1), obs.gaps.Load(), "the group's BusObserver heard the gap")
 				return
 			}
 			want := append(missed, after...)

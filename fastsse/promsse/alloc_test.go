@@ -22,7 +22,8 @@ func TestObserverAllocs(t *testing.T) {
 		"Overflowed":   func() { c.Overflowed(s, fastsse.OverflowDropOldest) },
 		"Replayed":     func() { c.Replayed(s, fastsse.ReplayHit, 3) },
 		"Published":    func() { c.Published(1000, time.Millisecond) },
-		"BusLag":       func() { c.BusLag(time.Millisecond) },
+		"BusDelivered": func() { c.BusDelivered(time.Millisecond) },
+		"BusGap":       func() { c.BusGap() },
 	} {
 		assert.Zero(t, testing.AllocsPerRun(100, f), name)
 	}

@@ -66,8 +66,9 @@ type Options struct {
 	PublishBuckets []float64
 
 	// Bus adds lasse_bus_lag_seconds (buckets of 0.5 ms to about 33 s, by
-	// fours) and lasse_bus_gaps_total, fed by BusLag and BusGaps. Default
-	// false: no bus metrics.
+	// fours) and lasse_bus_gaps_total, fed by a bus group
+	// (fastsse.NewBusGroup) whose GroupOptions.Observer is the Collector:
+	// it is a fastsse.BusObserver. Default false: no bus metrics.
 	Bus bool
 }
 
@@ -168,24 +169,26 @@ func (c *Collector) Observe(ep *fastsse.Endpoint) {
 	c.eps = append(c.eps, ep)
 }
 
-// BusLag records the lag of one event delivered by a bus: the time from
-// its publish on the bus to its delivery on this instance. It is the
-// extension point for fastsse's bus, whose hooks are to call it (a Bus
-// implementation may call it meanwhile). It does nothing unless
-// Options.Bus was set.
-func (c *Collector) BusLag(d time.Duration) {
+// BusDelivered implements fastsse.BusObserver: the lag of one event a bus
+// group delivered, from its publish on the bus (here or on another
+// instance) to its delivery here. It does nothing unless Options.Bus was
+// set.
+func (c *Collector) BusDelivered(lag time.Duration) {
 	if c.busLag != nil {
-		c.busLag.Observe(d.Seconds())
+		c.busLag.Observe(lag.Seconds())
 	}
 }
 
-// BusGaps counts n gaps reported by a bus (fastsse.Bus's deliver(seq,
-// nil)). Like BusLag, it does nothing unless Options.Bus was set.
-func (c *Collector) BusGaps(n int) {
-	if c.busGaps != nil && n > 0 {
-		c.busGaps.Add(float64(n))
+// BusGap implements fastsse.BusObserver: the bus lost events before this
+// instance had them. Like BusDelivered, it does nothing unless Options.Bus
+// was set.
+func (c *Collector) BusGap() {
+	if c.busGaps != nil {
+		c.busGaps.Inc()
 	}
 }
+
+var _ fastsse.BusObserver = (*Collector)(nil)
 
 // StreamOpened implements fastsse.Observer; lasse_streams_opened_total and
 // lasse_streams_open come from Stats, so it does nothing.

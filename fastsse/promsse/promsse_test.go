@@ -178,7 +178,7 @@ func TestLint(t *testing.T) {
 }
 
 // TestBusAndConstLabels: the bus metrics are there only with Options.Bus
-// and count what BusLag and BusGaps are told; ConstLabels label every
+// and count what BusDelivered and BusGap are told; ConstLabels label every
 // series, so that two endpoints' collectors share a registry.
 func TestBusAndConstLabels(t *testing.T) {
 	feedC := promsse.New(&promsse.Options{Bus: true, ConstLabels: prometheus.Labels{"route": "/feed"}})
@@ -188,11 +188,12 @@ func TestBusAndConstLabels(t *testing.T) {
 	require.NoError(t, reg.Register(newsC))
 	s := serve(t, reg, nil)
 
-	feedC.BusLag(3 * time.Millisecond)
-	feedC.BusLag(2 * time.Second)
-	feedC.BusGaps(2)
-	newsC.BusLag(time.Second) // no bus: ignored
-	newsC.BusGaps(5)
+	feedC.BusDelivered(3 * time.Millisecond)
+	feedC.BusDelivered(2 * time.Second)
+	feedC.BusGap()
+	feedC.BusGap()
+	newsC.BusDelivered(time.Second) // no bus: ignored
+	newsC.BusGap()
 
 	ms := s.scrape(t)
 	assert.Equal(t, 2.0, value(t, ms, "lasse_bus_gaps_total", labels("route", "/feed")))
