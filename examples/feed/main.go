@@ -69,7 +69,7 @@ type app struct {
 // child, every process) streams one sequence. Its streams and publishes
 // are observed for /metrics and the dashboard.
 func newApp(opts *fastsse.Options, bus fastsse.Bus) (*app, error) {
-	obs, err := newObservability()
+	obs, err := newObservability(bus != nil)
 	if err != nil {
 		return nil, err
 	}

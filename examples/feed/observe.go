@@ -49,8 +49,8 @@ type sample struct {
 	SlowAll int64   `json:"slow_total"`
 }
 
-func newObservability() (*observability, error) {
-	o := &observability{prom: promsse.New(nil), reg: prometheus.NewRegistry()}
+func newObservability(onBus bool) (*observability, error) {
+	o := &observability{prom: promsse.New(&promsse.Options{Bus: onBus}), reg: prometheus.NewRegistry()}
 	o.reg.MustRegister(o.prom, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.stats = fastsse.NewGroup(nil)
 	ep, err := fastsse.New[struct{}](dashboard{o}, nil)

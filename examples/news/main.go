@@ -81,7 +81,7 @@ type app struct {
 }
 
 func build(keep int, bus fastsse.Bus) (*app, error) {
-	prom := promsse.New(nil)
+	prom := promsse.New(&promsse.Options{Bus: bus != nil}) // lasse_bus_* with a bus
 	gopts := &fastsse.GroupOptions{Replay: keep, Observer: prom}
 	news := fastsse.NewGroup(gopts)
 	if bus != nil {
