@@ -21,23 +21,21 @@ func TestNotifyAllocs(t *testing.T) {
 }
 
 func notifyAllocs(t *testing.T, tr ssetest.Transport) {
-	{
-		conn, br := benchStream(t, tr, &fastsse.Options{Heartbeat: -1})
-		var err error
-		step := func() {
-			if e := notifyAndRead(conn, br); e != nil && err == nil {
-				err = e
-			}
+	conn, br := benchStream(t, tr, &fastsse.Options{Heartbeat: -1})
+	var err error
+	step := func() {
+		if e := notifyAndRead(conn, br); e != nil && err == nil {
+			err = e
 		}
-		for range 200 {
-			step()
-		}
-		allocs := testing.AllocsPerRun(1000, step)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if allocs != 0 {
-			t.Fatalf("%v allocs per event, want 0", allocs)
-		}
+	}
+	for range 200 {
+		step()
+	}
+	allocs := testing.AllocsPerRun(1000, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Fatalf("%v allocs per event, want 0", allocs)
 	}
 }

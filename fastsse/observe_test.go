@@ -74,74 +74,72 @@ func TestObserver(t *testing.T) {
 }
 
 func observe(t *testing.T, tr ssetest.Transport) {
-	{
-		obs := &recorder{}
-		g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 10, Observer: obs})
-		var ids []string
-		for i := range 3 {
-			id, err := g.Publish(&fastsse.Event{Data: fmt.Sprint(i)})
-			require.NoError(t, err)
-			ids = append(ids, id)
-		}
-		p := newProbe()
-		h := &funcs[struct{}]{p: p, init: func(_ any, last string, req *fastsse.Request) fastsse.InitResult[struct{}] {
-			if req.Query("refuse") != "" {
-				return fastsse.NoContent(struct{}{})
-			}
-			_ = g.Resume(req.Conn(), last)
-			return fastsse.Open(struct{}{})
-		}}
-		ep, srv := ssetest.Start[struct{}](t, tr, h, &fastsse.Options{
-			Heartbeat: -1, Observer: obs, Route: "/feed", QueueSize: 1, Overflow: fastsse.OverflowDropNewest,
-		})
-		addr := srv.Addr
-		fresh := ssetest.Dial(t, addr, "GET", "/").Start()
-		resumed := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", ids[0]).Start()
-		gap := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", "nope").Start()
-		_ = ssetest.Dial(t, addr, "GET", "/?refuse=1")
-		require.ErrorIs(t, p.term(t), fastsse.ErrRefused)
-		for _, c := range []*ssetest.Client{fresh, resumed, gap} {
-			p.connOf(t, c)
-		}
-		require.Equal(t, ids[1], resumed.Event(t).ID)
-		require.Equal(t, ids[2], resumed.Event(t).ID)
-
-		// A full queue (QueueSize 1) drops the newest: Notify twice
-		// before the stream can take the first.
-		conn := p.connOf(t, fresh)
-		dropped := 0
-		for dropped == 0 {
-			_ = conn.Notify("a")
-			if err := conn.Notify("b"); errors.Is(err, fastsse.ErrQueueFull) {
-				dropped++
-			}
-		}
-		_, err := g.Publish(&fastsse.Event{Data: "live"})
+	obs := &recorder{}
+	g := fastsse.NewGroup(&fastsse.GroupOptions{Replay: 10, Observer: obs})
+	var ids []string
+	for i := range 3 {
+		id, err := g.Publish(&fastsse.Event{Data: fmt.Sprint(i)})
 		require.NoError(t, err)
-		require.NoError(t, conn.Close())
-		require.NoError(t, p.connOf(t, resumed).Close())
-		require.Eventually(t, func() bool { return ep.Stats().Open == 1 }, ssetest.Wait, time.Millisecond)
-
-		got := obs.snapshot()
-		require.Len(t, got.opened, 3)
-		for _, s := range got.opened {
-			assert.Equal(t, tr.Name, s.Transport)
-			assert.Equal(t, "/feed", s.Route)
-			assert.NotZero(t, s.ID)
-		}
-		assert.Equal(t, []string{"stopped", "stopped"}, got.ended)
-		for _, d := range got.lifetimes {
-			assert.Positive(t, d)
-		}
-		assert.Contains(t, got.overflows, fastsse.OverflowDropNewest)
-		assert.ElementsMatch(t, []string{"none:0", "hit:2", "gap:0"}, got.replays)
-		assert.Equal(t, []int{0, 0, 0, 3}, got.published)
-
-		st := ep.Stats()
-		assert.Equal(t, fastsse.ReplayCounts{None: 1, Hit: 1, Gap: 1, Events: 2}, st.Replays)
-		assert.Equal(t, fastsse.EndCounts{Stopped: 2, Refused: 1}, st.Ends)
-		assert.Equal(t, int64(len(got.overflows)), st.Dropped)
+		ids = append(ids, id)
 	}
+	p := newProbe()
+	h := &funcs[struct{}]{p: p, init: func(_ any, last string, req *fastsse.Request) fastsse.InitResult[struct{}] {
+		if req.Query("refuse") != "" {
+			return fastsse.NoContent(struct{}{})
+		}
+		_ = g.Resume(req.Conn(), last)
+		return fastsse.Open(struct{}{})
+	}}
+	ep, srv := ssetest.Start[struct{}](t, tr, h, &fastsse.Options{
+		Heartbeat: -1, Observer: obs, Route: "/feed", QueueSize: 1, Overflow: fastsse.OverflowDropNewest,
+	})
+	addr := srv.Addr
+	fresh := ssetest.Dial(t, addr, "GET", "/").Start()
+	resumed := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", ids[0]).Start()
+	gap := ssetest.Dial(t, addr, "GET", "/", "Last-Event-ID", "nope").Start()
+	_ = ssetest.Dial(t, addr, "GET", "/?refuse=1")
+	require.ErrorIs(t, p.term(t), fastsse.ErrRefused)
+	for _, c := range []*ssetest.Client{fresh, resumed, gap} {
+		p.connOf(t, c)
+	}
+	require.Equal(t, ids[1], resumed.Event(t).ID)
+	require.Equal(t, ids[2], resumed.Event(t).ID)
+
+	// A full queue (QueueSize 1) drops the newest: Notify twice
+	// before the stream can take the first.
+	conn := p.connOf(t, fresh)
+	dropped := 0
+	for dropped == 0 {
+		_ = conn.Notify("a")
+		if err := conn.Notify("b"); errors.Is(err, fastsse.ErrQueueFull) {
+			dropped++
+		}
+	}
+	_, err := g.Publish(&fastsse.Event{Data: "live"})
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	require.NoError(t, p.connOf(t, resumed).Close())
+	require.Eventually(t, func() bool { return ep.Stats().Open == 1 }, ssetest.Wait, time.Millisecond)
+
+	got := obs.snapshot()
+	require.Len(t, got.opened, 3)
+	for _, s := range got.opened {
+		assert.Equal(t, tr.Name, s.Transport)
+		assert.Equal(t, "/feed", s.Route)
+		assert.NotZero(t, s.ID)
+	}
+	assert.Equal(t, []string{"stopped", "stopped"}, got.ended)
+	for _, d := range got.lifetimes {
+		assert.Positive(t, d)
+	}
+	assert.Contains(t, got.overflows, fastsse.OverflowDropNewest)
+	assert.ElementsMatch(t, []string{"none:0", "hit:2", "gap:0"}, got.replays)
+	assert.Equal(t, []int{0, 0, 0, 3}, got.published)
+
+	st := ep.Stats()
+	assert.Equal(t, fastsse.ReplayCounts{None: 1, Hit: 1, Gap: 1, Events: 2}, st.Replays)
+	assert.Equal(t, fastsse.EndCounts{Stopped: 2, Refused: 1}, st.Ends)
+	assert.Equal(t, int64(len(got.overflows)), st.Dropped)
 }
 
 func TestReasonClass(t *testing.T) {

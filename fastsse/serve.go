@@ -28,8 +28,8 @@ var streamHeaders = [...][2]string{
 }
 
 const (
-	msgMethod = "405 Method Not Allowed: an event stream is read with GET\n"
-	msgPanic  = "500 Internal Server Error\n"
+	msgMethod   = "405 Method Not Allowed: an event stream is read with GET\n"
+	msgInternal = "500 Internal Server Error\n"
 )
 
 // refusal is how a request that opens no stream is answered.
@@ -45,7 +45,7 @@ func refuse[S any](res *InitResult[S]) refusal {
 	case res.op == opNoContent:
 		return refusal{status: http.StatusNoContent, reason: ErrRefused}
 	case res.status < 200 || res.status > 599:
-		return refusal{status: http.StatusInternalServerError, body: []byte(msgPanic),
+		return refusal{status: http.StatusInternalServerError, body: []byte(msgInternal),
 			reason: fmt.Errorf("%w: Reply with invalid status %d", ErrRefused, res.status)}
 	default:
 		return refusal{status: res.status, body: res.body, reason: ErrRefused}
@@ -109,7 +109,7 @@ func (e *endpoint[S]) openFast(ctx *fasthttp.RequestCtx) {
 	case perr != nil:
 		// Init panicked: there is no state to give Terminate.
 		ctx.ResetBody()
-		ctx.Error(msgPanic, fasthttp.StatusInternalServerError)
+		ctx.Error(msgInternal, fasthttp.StatusInternalServerError)
 		t.endWithoutState(perr)
 		op.abort()
 	case res.op != opOpen:
@@ -169,7 +169,7 @@ func (e *endpoint[S]) openHTTP(w http.ResponseWriter, r *http.Request) {
 	req.hr, req.hw = nil, nil
 	switch {
 	case perr != nil:
-		http.Error(w, strings.TrimSuffix(msgPanic, "\n"), http.StatusInternalServerError)
+		http.Error(w, strings.TrimSuffix(msgInternal, "\n"), http.StatusInternalServerError)
 		t.endWithoutState(perr)
 	case res.op != opOpen:
 		t.state = res.state
