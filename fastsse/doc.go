@@ -36,6 +36,23 @@
 // results, and on all three a callback that blocks holds up only its own
 // stream.
 //
+// # Groups, replay, and many instances
+//
+// A Group broadcasts: Notify reaches every member's HandleNotify, Publish
+// encodes an event once for all of them. A group made with NewGroup and
+// GroupOptions.Replay numbers its events EPOCH-SEQ and keeps the latest, so
+// that Resume, called from Init with the Last-Event-ID, replays what a
+// returning client missed, a page at a time as it reads, or tells it of a
+// gap with a GapEvent. NewBusGroup puts a group on a Bus (package
+// github.com/lasse-go/lasse/fastsse/natsbus: NATS JetStream), so that every
+// instance streams every event with the same id and a client resumes on
+// any of them.
+//
+// An Observer (Options.Observer, GroupOptions.Observer) hears of streams
+// opening and ending, overflows, replays and publishes, for metrics:
+// package github.com/lasse-go/lasse/fastsse/promsse is a Prometheus
+// collector built on it. Stats has the same counters without one.
+//
 // # Ending streams
 //
 // A stream ends when a callback answers Stop, Conn.Close is called, the
