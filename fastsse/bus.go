@@ -158,11 +158,11 @@ func (g *Group) deliver(seq uint64, payload []byte) {
 	}
 	if g.obs != nil {
 		start := time.Now()
-		defer func() { g.obs.Published(len(g.members), time.Since(start)) }()
+		defer func() { g.obs.Published(len(g.members.list), time.Since(start)) }()
 	}
 	g.seq = seq
 	g.store.Add(seq, f)
-	for c := range g.members {
+	for _, c := range g.members.list {
 		_ = c.push(item{kind: kindFrame, frame: f})
 	}
 }
@@ -214,7 +214,7 @@ func (g *Group) busGap(seq uint64) {
 	if r, ok := g.store.(*ReplayRing); ok {
 		r.restart(seq)
 	}
-	for c := range g.members {
+	for _, c := range g.members.list {
 		_ = c.push(item{kind: kindFrame, frame: f})
 	}
 }

@@ -30,7 +30,7 @@ type Group struct {
 	// stored and queued to the members in one step, so a resuming connection
 	// gets each event exactly once, from the replay or live.
 	mu      sync.Mutex
-	members map[*Conn]struct{}
+	members memberSet
 	// hooked holds every Conn that registered g's end hook: the members, and
 	// those that left while their stream goes on. A Conn that leaves and
 	// joins again reuses its hook rather than adding one per Join.
@@ -96,7 +96,7 @@ func (g *Group) joinLocked(c *Conn) error {
 	if c == nil {
 		return ErrClosed
 	}
-	if _, ok := g.members[c]; ok {
+	if g.members.has(c) {
 		return nil
 	}
 	if _, ok := g.hooked[c]; ok {
@@ -114,10 +114,7 @@ func (g *Group) joinLocked(c *Conn) error {
 		}
 		g.hooked[c] = struct{}{}
 	}
-	if g.members == nil {
-		g.members = make(map[*Conn]struct{})
-	}
-	g.members[c] = struct{}{}
+	g.members.add(c)
 	return nil
 }
 
@@ -165,7 +162,7 @@ func (g *Group) resume(c *Conn, lastEventID string) (ReplayResult, int, error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, member := g.members[c]; member || lastEventID == "" {
+	if g.members.has(c) || lastEventID == "" {
 		// A member already has every event since it joined: replaying
 		// would duplicate them.
 		return ReplayNone, 0, g.joinLocked(c)
@@ -218,14 +215,14 @@ func (g *Group) gapLocked(c *Conn, lastEventID string) error {
 // stream ends.
 func (g *Group) Leave(c *Conn) {
 	g.mu.Lock()
-	delete(g.members, c)
+	g.members.remove(c)
 	g.mu.Unlock()
 }
 
 // forget is g's end hook: c's stream has ended.
 func (g *Group) forget(c *Conn) {
 	g.mu.Lock()
-	delete(g.members, c)
+	g.members.remove(c)
 	delete(g.hooked, c)
 	g.mu.Unlock()
 }
@@ -234,7 +231,7 @@ func (g *Group) forget(c *Conn) {
 func (g *Group) Len() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.members)
+	return len(g.members.list)
 }
 
 // Notify sends msg to every member's HandleNotify, as Conn.Notify does. It
@@ -242,7 +239,7 @@ func (g *Group) Len() int {
 func (g *Group) Notify(msg any) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for c := range g.members {
+	for _, c := range g.members.list {
 		_ = c.Notify(msg)
 	}
 }
@@ -267,7 +264,7 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 	defer g.mu.Unlock()
 	if g.obs != nil {
 		start := time.Now()
-		defer func() { g.obs.Published(len(g.members), time.Since(start)) }()
+		defer func() { g.obs.Published(len(g.members.list), time.Since(start)) }()
 	}
 	id = ev.ID
 	if g.store != nil {
@@ -283,8 +280,45 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 		g.seq++
 		g.store.Add(g.seq, f)
 	}
-	for c := range g.members {
+	for _, c := range g.members.list {
 		_ = c.push(item{kind: kindFrame, frame: f})
 	}
 	return id, nil
+}
+
+// memberSet is a group's members: a slice that Publish and Notify go
+// through in order (cheaper than a map's iteration: BenchmarkGroupEnqueue)
+// and each member's index in it, so that a member leaves in O(1).
+type memberSet struct {
+	list []*Conn
+	at   map[*Conn]int
+}
+
+func (m *memberSet) has(c *Conn) bool {
+	_, ok := m.at[c]
+	return ok
+}
+
+func (m *memberSet) add(c *Conn) {
+	if m.at == nil {
+		m.at = make(map[*Conn]int)
+	}
+	m.at[c] = len(m.list)
+	m.list = append(m.list, c)
+}
+
+// remove takes c out, moving the last member into its place.
+func (m *memberSet) remove(c *Conn) {
+	i, ok := m.at[c]
+	if !ok {
+		return
+	}
+	last := len(m.list) - 1
+	if i != last {
+		m.list[i] = m.list[last]
+		m.at[m.list[i]] = i
+	}
+	m.list[last] = nil
+	m.list = m.list[:last]
+	delete(m.at, c)
 }
