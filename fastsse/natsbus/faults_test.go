@@ -170,6 +170,9 @@ func TestSlowInstance(t *testing.T) {
 			t.Fatalf("stalled at %d", next)
 		}
 	}
-	assert.Equal(t, 1, gaps)
-	assert.Equal(t, int64(1), bus.Stats().Gaps)
+	// Usually one gap; two when the subscription had fetched some messages
+	// ahead before delivery stalled, delivers those, then finds the rest
+	// gone. Either way every lost run is told, and counted.
+	assert.GreaterOrEqual(t, gaps, 1)
+	assert.Equal(t, int64(gaps), bus.Stats().Gaps)
 }
