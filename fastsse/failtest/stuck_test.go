@@ -288,7 +288,15 @@ func TestStuckClient(t *testing.T) {
 			} else {
 				assert.LessOrEqual(t, p99B, bound, "p99 with stuck clients")
 			}
-			assert.LessOrEqual(t, memMax-mem0, int64(64*mb), "%s growth during the run", memName)
+			// The race detector's shadow memory and its larger stacks add to
+			// what the Go runtime holds (64-70 MB of growth seen under -race
+			// on the stream transport, 2,000 goroutines): the 64 MB bound is
+			// asserted by the run without -race, twice it under -race.
+			growth := int64(64 * mb)
+			if raceEnabled {
+				growth *= 2
+			}
+			assert.LessOrEqual(t, memMax-mem0, growth, "%s growth during the run", memName)
 		})
 	}
 }
