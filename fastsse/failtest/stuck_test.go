@@ -289,9 +289,9 @@ func TestStuckClient(t *testing.T) {
 				assert.LessOrEqual(t, p99B, bound, "p99 with stuck clients")
 			}
 			// The race detector's shadow memory and its larger stacks add to
-			// what the Go runtime holds (64-70 MB of growth seen under -race
-			// on the stream transport, 2,000 goroutines): the 64 MB bound is
-			// asserted by the run without -race, twice it under -race.
+			// what the Go runtime holds, most on the stream transport's 2,000
+			// goroutines: the 64 MB bound is asserted by the run without
+			// -race, twice it under -race.
 			growth := int64(64 * mb)
 			if raceEnabled {
 				growth *= 2
