@@ -13,7 +13,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,16 +27,9 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-)
 
-// names are the servers' labels, as in lttable's tables.
-var names = map[string]string{
-	"stream":    "fastsse stream",
-	"dense":     "fastsse dense",
-	"rawstream": "raw fasthttp stream (floor)",
-	"gosse":     "tmaxmax/go-sse (net/http)",
-	"r3labs":    "r3labs/sse v2 (net/http)",
-}
+	"github.com/lasse-go/lasse/bench/servers/internal/ltreport"
+)
 
 // shortNames label the idle chart's bars.
 var shortNames = map[string]string{
@@ -52,15 +44,6 @@ var palette = []color.RGBA{
 
 // result holds the fields of sse-bench's report drawn here
 // (loadtest/sse-bench/README.md documents them).
-type result struct {
-	Conns            int     `json:"conns"`
-	OpenAtEnd        int64   `json:"open_at_end"`
-	DeliveriesPerS   float64 `json:"deliveries_per_s"`
-	ServerRSSPerConn float64 `json:"server_rss_per_conn_bytes"`
-	LatencyMS        struct {
-		P99 float64 `json:"p99"`
-	} `json:"latency_ms"`
-}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -83,7 +66,7 @@ func run(args []string, stdout io.Writer) error {
 	if *dir == "" || *out == "" {
 		return errors.New("-dir and -out are required")
 	}
-	c := &charts{dir: *dir, servers: split(*servers), idle: split(*idle), rates: split(*rates)}
+	c := &charts{dir: *dir, servers: ltreport.Split(*servers), idle: ltreport.Split(*idle), rates: ltreport.Split(*rates)}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -115,43 +98,13 @@ func run(args []string, stdout io.Writer) error {
 	return err
 }
 
-func split(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 type charts struct {
 	dir                  string
 	servers, idle, rates []string
 }
 
 // report reads DIR/STEM.json; a missing file is (nil, nil).
-func (c *charts) report(stem string) (*result, error) {
-	b, err := os.ReadFile(filepath.Join(c.dir, stem+".json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var r result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s.json: %w", stem, err)
-	}
-	return &r, nil
-}
-
-func label(s string) string {
-	if n, ok := names[s]; ok {
-		return n
-	}
-	return s
-}
+func (c *charts) report(stem string) (*ltreport.Result, error) { return ltreport.Read(c.dir, stem) }
 
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
@@ -169,7 +122,7 @@ func newPlot(title, x, y string) *plot.Plot {
 // a logarithmic rate axis; logY puts the values on one too. It reports
 // whether any point was drawn, and returns the largest offered load (open
 // connections × rate) per rate.
-func (c *charts) byRate(p *plot.Plot, logY bool, value func(*result) float64) (bool, plotter.XYs, error) {
+func (c *charts) byRate(p *plot.Plot, logY bool, value func(*ltreport.Result) float64) (bool, plotter.XYs, error) {
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	if logY {
 		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
@@ -204,7 +157,7 @@ func (c *charts) byRate(p *plot.Plot, logY bool, value func(*result) float64) (b
 		line.Color, points.Color = col, col
 		points.Shape = draw.CircleGlyph{}
 		p.Add(line, points)
-		p.Legend.Add(label(s), line, points)
+		p.Legend.Add(ltreport.Label(s), line, points)
 		drawn = true
 	}
 	var off plotter.XYs
@@ -219,7 +172,7 @@ func (c *charts) byRate(p *plot.Plot, logY bool, value func(*result) float64) (b
 
 func (c *charts) deliveries() (*plot.Plot, bool, error) {
 	p := newPlot("Fan-out: deliveries/s against the rate", "events/s published to every connection", "deliveries/s (all connections)")
-	ok, offered, err := c.byRate(p, true, func(r *result) float64 { return r.DeliveriesPerS })
+	ok, offered, err := c.byRate(p, true, func(r *ltreport.Result) float64 { return r.DeliveriesPerS })
 	if err != nil || !ok {
 		return nil, false, err
 	}
@@ -236,7 +189,7 @@ func (c *charts) deliveries() (*plot.Plot, bool, error) {
 
 func (c *charts) p99() (*plot.Plot, bool, error) {
 	p := newPlot("Fan-out: p99 latency against the rate", "events/s published to every connection", "p99 latency (ms)")
-	ok, _, err := c.byRate(p, false, func(r *result) float64 { return r.LatencyMS.P99 })
+	ok, _, err := c.byRate(p, false, func(r *ltreport.Result) float64 { return r.LatencyMS.P99 })
 	p.Y.Min = 0
 	return p, ok, err
 }

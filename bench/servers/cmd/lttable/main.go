@@ -23,6 +23,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lasse-go/lasse/bench/servers/internal/ltreport"
 )
 
 // Markers delimit the section lttable -splice owns.
@@ -30,44 +32,6 @@ const (
 	beginMarker = "<!-- loadtest:begin -->"
 	endMarker   = "<!-- loadtest:end -->"
 )
-
-// names are the servers' labels in the tables.
-var names = map[string]string{
-	"stream":    "fastsse stream",
-	"dense":     "fastsse dense",
-	"rawstream": "raw fasthttp stream (floor)",
-	"gosse":     "tmaxmax/go-sse (net/http)",
-	"r3labs":    "r3labs/sse v2 (net/http)",
-}
-
-// percentiles and result are the fields of sse-bench's report used here
-// (loadtest/sse-bench/README.md documents them).
-type percentiles struct {
-	P50 float64 `json:"p50"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
-}
-
-type result struct {
-	Conns            int              `json:"conns"`
-	Opened           int64            `json:"opened"`
-	Failed           int64            `json:"failed"`
-	FailedBy         map[string]int64 `json:"failed_by"`
-	Dropped          int64            `json:"dropped"`
-	DroppedBy        map[string]int64 `json:"dropped_by"`
-	OpenAtEnd        int64            `json:"open_at_end"`
-	DeliveriesPerS   float64          `json:"deliveries_per_s"`
-	LatencyMS        percentiles      `json:"latency_ms"`
-	Gaps             int64            `json:"gaps"`
-	Duplicates       int64            `json:"duplicates"`
-	ClientCPUCores   float64          `json:"client_cpu_cores"`
-	ClientSaturatedS int              `json:"client_cpu_saturated_s"`
-	ServerRSSBefore  int64            `json:"server_rss_before_bytes"`
-	ServerRSSOpen    int64            `json:"server_rss_open_bytes"`
-	ServerRSSPerConn float64          `json:"server_rss_per_conn_bytes"`
-	ServerCPUCores   float64          `json:"server_cpu_cores"`
-	Warnings         []string         `json:"warnings"`
-}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
@@ -96,7 +60,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *dir == "" {
 		return errors.New("-dir or -splice is required")
 	}
-	t := &tables{dir: *dir, servers: split(*servers), idle: split(*idle), rates: split(*rates)}
+	t := &tables{dir: *dir, servers: ltreport.Split(*servers), idle: ltreport.Split(*idle), rates: ltreport.Split(*rates)}
 	if err := t.load(); err != nil {
 		return err
 	}
@@ -106,27 +70,17 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	return err
 }
 
-func split(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 type tables struct {
 	dir                  string
 	servers, idle, rates []string
-	res                  map[string]*result // by file stem
-	loads                map[string]string  // by file stem: 1-minute load average at the run's start → end
+	res                  map[string]*ltreport.Result // by file stem
+	loads                map[string]string           // by file stem: 1-minute load average at the run's start → end
 	warnings             []string
 	haveIdle, haveFanout bool
 }
 
 func (t *tables) load() error {
-	t.res, t.loads = map[string]*result{}, map[string]string{}
+	t.res, t.loads = map[string]*ltreport.Result{}, map[string]string{}
 	ents, err := os.ReadDir(t.dir)
 	if err != nil {
 		return err
@@ -148,7 +102,7 @@ func (t *tables) load() error {
 		if err != nil {
 			return err
 		}
-		var r result
+		var r ltreport.Result
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %w", e.Name(), err)
 		}
@@ -163,13 +117,6 @@ func (t *tables) load() error {
 		return fmt.Errorf("%s: no reports", t.dir)
 	}
 	return nil
-}
-
-func label(s string) string {
-	if n, ok := names[s]; ok {
-		return n
-	}
-	return s
 }
 
 func causes(n int64, by map[string]int64) string {
@@ -215,7 +162,7 @@ func (t *tables) writeIdle(w io.Writer) {
 		for _, s := range t.servers {
 			r := t.res["idle-"+n+"-"+s]
 			if r == nil {
-				fmt.Fprintf(w, "| %s | %s | no result | | | | | %s |\n", label(s), n, t.loads["idle-"+n+"-"+s])
+				fmt.Fprintf(w, "| %s | %s | no result | | | | | %s |\n", ltreport.Label(s), n, t.loads["idle-"+n+"-"+s])
 				continue
 			}
 			kb := r.ServerRSSPerConn / 1024
@@ -223,7 +170,7 @@ func (t *tables) writeIdle(w io.Writer) {
 			if lim, ok := idleTarget[s]; ok && n == "19000" {
 				target = fmt.Sprintf("≤ %g: %s", lim, verdict(kb <= lim && r.OpenAtEnd > 0))
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s → %s | %.2f | %s | %s |\n", label(s), n, r.OpenAtEnd,
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s → %s | %.2f | %s | %s |\n", ltreport.Label(s), n, r.OpenAtEnd,
 				causes(r.Failed, r.FailedBy), mib(r.ServerRSSBefore), mib(r.ServerRSSOpen), kb, target, t.loads["idle-"+n+"-"+s])
 		}
 	}
@@ -240,11 +187,11 @@ func (t *tables) writeFanout(w io.Writer) {
 		for _, s := range t.servers {
 			r := t.res["fanout-"+rate+"-"+s]
 			if r == nil {
-				fmt.Fprintf(w, "| %s | %s | no result | | | | | | | | | | | | %s |\n", label(s), rate, t.loads["fanout-"+rate+"-"+s])
+				fmt.Fprintf(w, "| %s | %s | no result | | | | | | | | | | | | %s |\n", ltreport.Label(s), rate, t.loads["fanout-"+rate+"-"+s])
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.0f | %.3f | %.3f | %.3f | %d | %d | %s | %.2f | %.2f | %d | %s |\n",
-				label(s), rate, r.OpenAtEnd, float64(r.OpenAtEnd)*rt, r.DeliveriesPerS,
+				ltreport.Label(s), rate, r.OpenAtEnd, float64(r.OpenAtEnd)*rt, r.DeliveriesPerS,
 				r.LatencyMS.P50, r.LatencyMS.P99, r.LatencyMS.Max, r.Gaps, r.Duplicates,
 				causes(r.Dropped, r.DroppedBy), r.ServerCPUCores, r.ClientCPUCores, r.ClientSaturatedS, t.loads["fanout-"+rate+"-"+s])
 		}
@@ -260,7 +207,7 @@ func verdict(ok bool) string {
 }
 
 func (t *tables) writeTargets(w io.Writer) {
-	get := func(rate, s string) *result {
+	get := func(rate, s string) *ltreport.Result {
 		r := t.res["fanout-"+rate+"-"+s]
 		if r == nil || r.DeliveriesPerS == 0 {
 			return nil
@@ -283,12 +230,12 @@ func (t *tables) writeTargets(w io.Writer) {
 			for _, s := range lib {
 				r := get(rate, s)
 				if r == nil || raw == nil {
-					fmt.Fprintf(w, "| %s | %s | n/a | n/a | n/a |\n", rate, label(s))
+					fmt.Fprintf(w, "| %s | %s | n/a | n/a | n/a |\n", rate, ltreport.Label(s))
 					continue
 				}
 				d := r.DeliveriesPerS / raw.DeliveriesPerS
 				p := ratio(r.LatencyMS.P99, raw.LatencyMS.P99)
-				fmt.Fprintf(w, "| %s | %s | %.3f | %s | %s |\n", rate, label(s), d, fmtRatio(p), verdict(d >= 0.9 && p <= 1.1))
+				fmt.Fprintf(w, "| %s | %s | %.3f | %s | %s |\n", rate, ltreport.Label(s), d, fmtRatio(p), verdict(d >= 0.9 && p <= 1.1))
 			}
 		}
 		fmt.Fprintln(w)
@@ -305,7 +252,7 @@ func (t *tables) writeTargets(w io.Writer) {
 		fmt.Fprintf(w, "Each ratio is fastsse's figure over the best peer's (the best peer for each figure separately), whatever the connections each held: see \"open at end\" in the fan-out table.\n\n")
 		fmt.Fprintf(w, "| rate (ev/s) | server | best peer deliveries/s | ratio | best peer p99 (ms) | ratio | verdict |\n|--:|---|--:|--:|--:|--:|---|\n")
 		for _, rate := range t.rates {
-			var bestD, bestP *result
+			var bestD, bestP *ltreport.Result
 			var bestDN, bestPN string
 			for _, s := range peers {
 				r := get(rate, s)
@@ -322,12 +269,12 @@ func (t *tables) writeTargets(w io.Writer) {
 			for _, s := range lib {
 				r := get(rate, s)
 				if r == nil || bestD == nil {
-					fmt.Fprintf(w, "| %s | %s | n/a | n/a | n/a | n/a | n/a |\n", rate, label(s))
+					fmt.Fprintf(w, "| %s | %s | n/a | n/a | n/a | n/a | n/a |\n", rate, ltreport.Label(s))
 					continue
 				}
 				d := r.DeliveriesPerS / bestD.DeliveriesPerS
 				p := ratio(r.LatencyMS.P99, bestP.LatencyMS.P99)
-				fmt.Fprintf(w, "| %s | %s | %.0f (%s%s) | %.2f× | %.3f (%s%s) | %s | %s |\n", rate, label(s),
+				fmt.Fprintf(w, "| %s | %s | %.0f (%s%s) | %.2f× | %.3f (%s%s) | %s | %s |\n", rate, ltreport.Label(s),
 					bestD.DeliveriesPerS, bestDN, short(bestD), d, bestP.LatencyMS.P99, bestPN, short(bestP), fmtRatio(p), verdict(d >= 2 && p <= 0.5))
 			}
 		}
@@ -336,7 +283,7 @@ func (t *tables) writeTargets(w io.Writer) {
 }
 
 // short notes a run that held fewer than 95% of the connections it asked for.
-func short(r *result) string {
+func short(r *ltreport.Result) string {
 	if r.Conns > 0 && float64(r.OpenAtEnd) < 0.95*float64(r.Conns) {
 		return fmt.Sprintf(", only %d of %d open", r.OpenAtEnd, r.Conns)
 	}
