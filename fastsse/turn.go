@@ -129,10 +129,10 @@ func (t *turn[S]) next() (reason error) {
 	var perr error
 	if q != nil {
 		buf, stop, perr = t.handle(q, buf)
-		if stop || perr != nil || q.n == 0 {
+		if stop || perr != nil {
 			t.core.rings.put(q)
 		} else {
-			c.requeue(q) // what a replay left for the next turn
+			c.requeue(q) // what a replay left for the next turn, if anything
 		}
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
