@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lasse-go/lasse/examples/internal/scrape"
 	"github.com/lasse-go/lasse/examples/internal/serve"
 	"github.com/lasse-go/lasse/fastsse"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -110,7 +109,7 @@ func TestMetricsAndPprof(t *testing.T) {
 	get(t, client, base+"/feed")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		fams := scrape(t, client, base)
+		fams := scrape.Metrics(t, client, base+"/metrics")
 		require.Contains(t, fams, "go_goroutines")
 		open := fams["lasse_streams_open"].GetMetric()
 		require.Len(t, open, 1)
@@ -126,21 +125,3 @@ func TestMetricsAndPprof(t *testing.T) {
 	assert.NotEmpty(t, body)
 }
 
-func scrape(t *testing.T, c *http.Client, base string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := c.Get(base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	fams := map[string]*dto.MetricFamily{}
-	for {
-		var mf dto.MetricFamily
-		err := dec.Decode(&mf)
-		if err == io.EOF {
-			return fams
-		}
-		require.NoError(t, err)
-		fams[mf.GetName()] = &mf
-	}
-}

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/lasse-go/lasse/examples/internal/scrape"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,19 +43,5 @@ func TestMetrics(t *testing.T) {
 
 func (s *newsServer) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := s.client.Get(s.base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	fams := map[string]*dto.MetricFamily{}
-	for {
-		var mf dto.MetricFamily
-		err := dec.Decode(&mf)
-		if err == io.EOF {
-			return fams
-		}
-		require.NoError(t, err)
-		fams[mf.GetName()] = &mf
-	}
+	return scrape.Metrics(t, s.client, s.base+"/metrics")
 }
