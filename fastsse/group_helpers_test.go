@@ -2,7 +2,6 @@ package fastsse
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -26,15 +25,6 @@ func (h *grpHandler) HandleNotify(msg any, n int) Result[int] {
 func (h *grpHandler) HandleInfo(_ any, n int) Result[int]     { return NoSend(n) }
 func (h *grpHandler) HandleError(_ Event, _ error, n int) int { return n }
 func (h *grpHandler) Terminate(_ error, _ int)                {}
-
-// grpSeq returns the ids from, from+1, ..., to as strings.
-func grpSeq(from, to int) []string {
-	var s []string
-	for i := from; i <= to; i++ {
-		s = append(s, strconv.Itoa(i))
-	}
-	return s
-}
 
 // grpBareConn returns a Conn of ep's with no stream behind it: what a stream
 // holds, minus the network, for Group tests that look only at what lands in

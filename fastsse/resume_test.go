@@ -2,8 +2,6 @@ package fastsse
 
 import (
 	"bytes"
-	"errors"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -37,19 +35,6 @@ func grpReplayIDs(tb testing.TB, its []item) string {
 		ids = append(ids, ev.ID)
 	}
 	return strings.Join(ids, "|")
-}
-
-// grpResumeOpenInit returns an Init that resumes the connection in g from
-// the client's Last-Event-ID and opens the stream, gap or not (Resume tells
-// the client of a gap itself). Any other Resume error answers 500, which
-// fails the client.
-func grpResumeOpenInit(g *Group) func(string, *Request) InitResult[int] {
-	return func(lastID string, req *Request) InitResult[int] {
-		if err := g.Resume(req.Conn(), lastID); err != nil && !errors.Is(err, ErrReplayGap) {
-			return Reply(http.StatusInternalServerError, []byte(err.Error()), 0)
-		}
-		return Open(0)
-	}
 }
 
 // grpWriteOut returns the bytes a connection's turns would write for its:

@@ -124,4 +124,3 @@ func TestMetricsAndPprof(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, body)
 }
-

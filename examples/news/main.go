@@ -59,19 +59,6 @@ func (reader) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 }
 func (reader) Terminate(error, struct{}) {}
 
-// newApp returns the routes: / (the page), GET /news (the stream) and
-// POST /news (publish). keep is how many news the replay ring holds. With
-// a bus, the news go through it: every instance on the bus streams every
-// news, and a client resumes on any of them. Streams and publishes are
-// observed for GET /metrics.
-func newApp(keep int, bus fastsse.Bus) (fasthttp.RequestHandler, *fastsse.Endpoint, *fastsse.Group, error) {
-	a, err := build(keep, bus)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return a.fastHandler(), a.ep, a.news, nil
-}
-
 // app is the news: its group, its endpoint and its metrics, served by
 // fasthttp (fastHandler) or net/http (httpHandler), with the same routes.
 type app struct {
@@ -80,6 +67,11 @@ type app struct {
 	prom *promsse.Collector
 }
 
+// build makes the news: keep is how many news the replay ring holds. With
+// a bus, the news go through it: every instance on the bus streams every
+// news, and a client resumes on any of them. Streams and publishes are
+// observed for GET /metrics. The routes: / (the page), GET /news (the
+// stream), POST /news (publish), GET /metrics.
 func build(keep int, bus fastsse.Bus) (*app, error) {
 	prom := promsse.New(&promsse.Options{Bus: bus != nil}) // lasse_bus_* with a bus
 	gopts := &fastsse.GroupOptions{Replay: keep, Observer: prom}
