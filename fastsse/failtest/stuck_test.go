@@ -258,19 +258,19 @@ func TestStuckClient(t *testing.T) {
 
 			// The bound is 20% over the run without stuck clients, plus a floor
 			// for what scheduling alone makes of two servers' p99 in the same
-			// window: B - A measured within ±5 ms on a quiet machine, 5 ms
-			// allowed; under -race, where p99 is 100-400 ms, 20 ms. A stuck
-			// client that held up its endpoint would add its eviction time (100
-			// ms and more) to every event meanwhile.
+			// window (a 5 ms floor failed now and then on a quiet machine). The
+			// floor stays well under what the test looks for: a stuck client
+			// that held up its endpoint would add its eviction time (100 ms and
+			// more) to every event meanwhile.
 			//
 			// When the machine is so busy that the publisher itself misses a
 			// fifth of its ticks (seen with other load tests running: load
 			// average 33 on 2 cores), p99 measures the starvation, seconds of
 			// it, and two identical servers' differ by 50% and more: then p99
 			// is logged, not compared. Everything else is still checked.
-			floor := 5 * time.Millisecond
+			floor := 25 * time.Millisecond
 			if raceEnabled {
-				floor = 20 * time.Millisecond
+				floor = 40 * time.Millisecond
 			}
 			p99A, p99B := quantile(latBase, 0.99), quantile(latTest, 0.99)
 			bound := p99A*12/10 + floor
