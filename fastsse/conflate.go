@@ -97,9 +97,6 @@ const (
 
 // set takes new limits; the caps' buckets start full.
 func (p *pacer) set(l Limits, now int64) {
-	if p.lim == l {
-		return
-	}
 	p.lim = l
 	p.at = now
 	p.events = float64(l.Events)

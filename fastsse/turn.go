@@ -118,7 +118,9 @@ func (t *turn[S]) next() (reason error) {
 	q, ending, lost, lim := c.take()
 	t.lost.dropped += lost.dropped
 	t.lost.conflated += lost.conflated
-	t.pace.set(lim, t.core.now())
+	if lim != t.pace.lim {
+		t.pace.set(lim, t.core.now())
+	}
 	if ending != nil {
 		if q != nil {
 			t.core.rings.put(q)
