@@ -61,10 +61,15 @@ func (l *Limits) active() bool { return l.KeyInterval > 0 || l.Events > 0 || l.B
 // LossEvent is the type of the event that tells a client something meant
 // for it was lost: dropped (OverflowDropOldest, OverflowDropNewest, a Limits
 // cap) or conflated away. It ends the first batch written after the loss,
-// once per batch, and its data counts what was lost since the previous
-// one, as JSON: {"dropped":2,"conflated":17}. It has no id. A client that
-// gets one may resynchronise; Conn.Losses and Stats keep the totals.
+// at most one a second (a busy conflating feed would otherwise send one
+// every few events; the counts wait, and a timer sends them if nothing
+// else goes), and its data counts what was lost since the previous one, as
+// JSON: {"dropped":2,"conflated":17}. It has no id. A client that gets one
+// may resynchronise; Conn.Losses and Stats keep the totals.
 const LossEvent = "lasse-loss"
+
+// lossEvery is the least time between two LossEvents of a stream.
+const lossEvery = time.Second
 
 // appendLoss appends the LossEvent for the counts.
 func appendLoss(dst []byte, dropped, conflated int64) []byte {

@@ -225,3 +225,67 @@ func TestLimitsRefused(t *testing.T) {
 	ssetest.WaitDone(t, conn)
 	assert.ErrorIs(t, conn.SetLimits(fastsse.Limits{Events: 1}), fastsse.ErrClosed)
 }
+
+// TestLossEventsSpaced: a stream that conflates all the time gets at most
+// one LossEvent a second, and the counts of all of them add up to what
+// Conn.Losses says, the last one sent by the timer once nothing else goes.
+func TestLossEventsSpaced(t *testing.T) {
+	for _, tr := range ssetest.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			t.Parallel()
+			g := startGatedWith(t, tr, &fastsse.Options{QueueSize: 8, Heartbeat: -1, Limits: fastsse.Limits{KeyInterval: 50 * time.Millisecond}})
+			c, conn := g.block(t)
+			close(g.release)
+			expectData(t, c, "notify:block")
+			grp := &fastsse.Group{}
+			require.NoError(t, grp.Join(conn))
+			type loss struct {
+				at time.Time
+				n  int64
+			}
+			losses := make(chan loss, 16)
+			go func() { // the client, reading as events come
+				defer close(losses)
+				for {
+					ev, err := c.NextEvent()
+					if err != nil {
+						return
+					}
+					var d, n int64
+					if ev.Type == fastsse.LossEvent {
+						if _, err := fmt.Sscanf(ev.Data, `{"dropped":%d,"conflated":%d}`, &d, &n); err != nil {
+							return
+						}
+						losses <- loss{time.Now(), n}
+					}
+				}
+			}()
+			for i := 0; i < 300; i++ { // 1.5 s of updates to one key
+				publishKeyed(t, grp, keyed{"A", fmt.Sprint(i)})
+				time.Sleep(5 * time.Millisecond)
+			}
+			_, conflated := conn.Losses()
+			var got int64
+			var at []time.Time
+			for got < conflated {
+				l, ok := <-losses
+				require.True(t, ok, "the stream ended with %d of %d conflated told", got, conflated)
+				got += l.n
+				at = append(at, l.at)
+			}
+			assert.Equal(t, conflated, got)
+			require.NoError(t, conn.Close())
+			for range losses {
+			}
+			require.Positive(t, conflated)
+			// 1.5 s of losses make two or three events: at once, then a
+			// second apart.
+			assert.LessOrEqual(t, len(at), 3)
+			for i := 1; i < len(at); i++ {
+				// Read times, not write times: allow for a late read of the
+				// one before.
+				assert.Greater(t, at[i].Sub(at[i-1]), 500*time.Millisecond, "LossEvent %d", i)
+			}
+		})
+	}
+}

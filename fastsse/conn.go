@@ -407,16 +407,17 @@ func (c *Conn) bound() {
 	c.mu.Unlock()
 }
 
-// take hands the pending messages, the reason to end if one was set, the
-// losses since the last LossEvent and the limits to the stream's goroutine.
-func (c *Conn) take() (q *ring, ending error, lost losses, lim Limits) {
+// take hands the pending messages, the losses since the last LossEvent,
+// the limits and the reason to end if one was set to the stream's
+// goroutine.
+func (c *Conn) take() (q *ring, lost losses, lim Limits, ending error) {
 	c.mu.Lock()
-	q, ending, lost, lim = c.q, c.ending, c.lost, c.lim
+	q, lost, lim, ending = c.q, c.lost, c.lim, c.ending
 	c.q = nil
 	c.lost = losses{}
 	c.held = false
 	c.mu.Unlock()
-	return q, ending, lost, lim
+	return q, lost, lim, ending
 }
 
 // markEnded refuses further messages and records the reason; it returns false

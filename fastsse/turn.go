@@ -52,11 +52,13 @@ type turn[S any] struct {
 	out     transport
 	state   S
 	initial []Event
-	last    Event // the last event put in the current batch
-	sent    int64 // events in the current batch
-	opened  bool  // registered with the core
-	pace    pacer // the stream's Limits at work
-	lost    losses
+	last    Event  // the last event put in the current batch
+	sent    int64  // events in the current batch
+	opened  bool   // registered with the core
+	pace    pacer  // the stream's Limits at work
+	lost    losses // what the next LossEvent counts
+	lossAt  int64  // core clock of the last LossEvent; 0: none yet
+	wakeAt  int64  // core clock the pace timer is set for; 0: not set
 }
 
 // init runs Init, recovering a panic.
@@ -115,7 +117,7 @@ func (t *turn[S]) begin() (reason error) {
 func (t *turn[S]) next() (reason error) {
 	defer t.recover(&reason)
 	c := t.conn
-	q, ending, lost, lim := c.take()
+	q, lost, lim, ending := c.take()
 	t.lost.dropped += lost.dropped
 	t.lost.conflated += lost.conflated
 	if lim != t.pace.lim {
@@ -148,15 +150,19 @@ func (t *turn[S]) next() (reason error) {
 			}
 			c.requeue(q, held)
 			if held {
-				t.armPace()
+				t.wakeBy(t.pace.holdUntil)
 			}
 		}
 	}
-	// The loss signal goes with the batch that ends a hold: a held queue
-	// goes on conflating until then.
+	// The loss signal goes with the batch that ends a hold (a held queue
+	// goes on conflating until then), and at most every lossEvery.
 	if t.lost != (losses{}) && perr == nil && !stop && !held {
-		buf = appendLoss(buf, t.lost.dropped, t.lost.conflated)
-		t.lost = losses{}
+		if now := t.core.now(); t.lossAt == 0 || now-t.lossAt >= int64(lossEvery) {
+			buf = appendLoss(buf, t.lost.dropped, t.lost.conflated)
+			t.lost, t.lossAt = losses{}, now
+		} else {
+			t.wakeBy(t.lossAt + int64(lossEvery))
+		}
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
 		if t.out.gone() {
@@ -195,9 +201,16 @@ func (t *turn[S]) conflateHeld(q *ring) {
 	}
 }
 
-// armPace has the pace timer wake the stream once its held frames may go.
-func (t *turn[S]) armPace() {
-	d := time.Duration(t.pace.holdUntil - t.core.now())
+// wakeBy has the pace timer wake the stream by the core clock at, unless it
+// is set to wake it sooner already: held frames may go then, or a LossEvent
+// that had to wait.
+func (t *turn[S]) wakeBy(at int64) {
+	now := t.core.now()
+	if t.wakeAt > now && t.wakeAt <= at {
+		return
+	}
+	t.wakeAt = at
+	d := time.Duration(at - now)
 	c := t.conn
 	if c.pace == nil {
 		c.pace = time.AfterFunc(d, c.unhold)
