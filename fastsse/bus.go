@@ -90,6 +90,9 @@ func NewBusGroup(ctx context.Context, b Bus, opts *GroupOptions) (*Group, error)
 	ring := NewReplayRing(max(o.Replay, 1), o.ReplayBytes)
 	ring.epoch, ring.floor, ring.last = b.Epoch(), last, last
 	g := &Group{store: ring, epoch: ring.epoch, seq: last, obs: o.Observer}
+	if o.Conflation <= ConflateAlways {
+		g.mode = o.Conflation
+	}
 	bs := &busState{bus: b, timeout: o.PublishTimeout, msgPfx: newEpoch()}
 	bs.obs, _ = o.Observer.(BusObserver)
 	if bs.timeout <= 0 {
@@ -163,7 +166,7 @@ func (g *Group) deliver(seq uint64, payload []byte) {
 	g.seq = seq
 	g.store.Add(seq, f)
 	for _, c := range g.members.list {
-		_ = c.push(item{kind: kindFrame, frame: f})
+		_ = c.push(item{kind: kindFrame, mode: g.mode, frame: f})
 	}
 }
 
@@ -191,13 +194,11 @@ func (g *Group) awaitPosition(lastEventID string) {
 // busFrame frames a bus message: its id line, then the payload, the event
 // encoded without its id.
 func busFrame(epoch string, seq uint64, payload []byte) *Frame {
-	if _, ok := busStamp(payload); ok {
-		payload = payload[busStampLen:]
-	}
+	key, payload := busUnwrap(payload)
 	id := formatID(epoch, seq)
 	b := make([]byte, 0, len("id: \n")+len(id)+len(payload))
 	b = append(append(append(b, "id: "...), id...), '\n')
-	return &Frame{b: append(b, payload...)}
+	return &Frame{b: append(b, payload...), key: key}
 }
 
 func (g *Group) busGap(seq uint64) {
@@ -222,22 +223,44 @@ func (g *Group) busGap(seq uint64) {
 // A bus payload is busStampLen bytes of stamp, then the event's frame
 // without its id line. The stamp is "T" and the publishing time in Unix
 // nanoseconds, 8 bytes big-endian: the delivering instance measures the
-// bus's lag with it. A payload without the stamp (written by something
-// else) is taken as a frame.
+// bus's lag with it. A keyed event's stamp starts with "K" instead, and is
+// followed by the key's length (a uvarint) and the key. A payload without
+// a stamp (written by something else) is taken as a frame.
 const busStampLen = 9
 
 func busPayload(at time.Time, ev *Event) []byte {
 	f := ev.frame().b
-	b := make([]byte, busStampLen, busStampLen+len(f))
+	b := make([]byte, busStampLen, busStampLen+binary.MaxVarintLen64+len(ev.Key)+len(f))
 	b[0] = 'T'
 	binary.BigEndian.PutUint64(b[1:], uint64(at.UnixNano()))
+	if ev.Key != "" {
+		b[0] = 'K'
+		b = append(binary.AppendUvarint(b, uint64(len(ev.Key))), ev.Key...)
+	}
 	return append(b, f...)
 }
 
 // busStamp returns the publishing time a payload carries.
 func busStamp(payload []byte) (time.Time, bool) {
-	if len(payload) < busStampLen || payload[0] != 'T' {
+	if len(payload) < busStampLen || payload[0] != 'T' && payload[0] != 'K' {
 		return time.Time{}, false
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(payload[1:busStampLen]))), true
+}
+
+// busUnwrap returns the key and the frame a payload carries. A keyed
+// payload whose key does not fit in it is taken as a frame, whole.
+func busUnwrap(payload []byte) (key string, frame []byte) {
+	if _, ok := busStamp(payload); !ok {
+		return "", payload
+	}
+	rest := payload[busStampLen:]
+	if payload[0] == 'T' {
+		return "", rest
+	}
+	n, w := binary.Uvarint(rest)
+	if w <= 0 || n > uint64(len(rest)-w) {
+		return "", payload
+	}
+	return string(rest[w : w+int(n)]), rest[w+int(n):]
 }

@@ -33,10 +33,23 @@ type Conn struct {
 	// shut is the server's shutdown signal (fasthttp's ctx.Done), nil when
 	// it has none. Set before register.
 	shut <-chan struct{}
+
+	lim  Limits // what the stream is sent at most (Options.Limits, SetLimits)
+	held bool   // the turn holds the queue back for lim: pushes do not wake
+	// lost counts what was dropped or conflated away since the stream's
+	// last LossEvent; the turn takes the counts with the queue.
+	lost      losses
+	dropped   atomic.Int64 // totals, for Losses
+	conflated atomic.Int64
+	// pace wakes a stream whose queue lim holds back once it may go on. It
+	// is made by the turn the first time it holds, and reset by it alone.
+	pace *time.Timer
 }
 
+type losses struct{ dropped, conflated int64 }
+
 func newConn(c *core) *Conn {
-	return &Conn{core: c, id: c.nextID.Add(1), done: make(chan struct{})}
+	return &Conn{core: c, id: c.nextID.Add(1), done: make(chan struct{}), lim: c.opts.Limits}
 }
 
 // Notify sends msg to HandleNotify (lasse_handler:notify/2). It never
@@ -117,19 +130,28 @@ func (c *Conn) push(it item) error {
 		c.mu.Unlock()
 		return err
 	}
+	if c.conflateLocked(q, &it) {
+		c.mu.Unlock()
+		return nil // the stream is woken already for what it replaced
+	}
 	if q.full() {
 		switch c.core.opts.Overflow {
 		case OverflowDropOldest:
 			q.pop()
-			q.push(it)
+			q.push(it, c.indexed(&it))
+			c.lost.dropped++
+			held := c.held
 			c.mu.Unlock()
-			c.core.stats.dropped.Add(1)
+			c.countDropped(1)
 			c.overflowed(OverflowDropOldest)
-			c.wake()
+			if !held {
+				c.wake()
+			}
 			return nil
 		case OverflowDropNewest:
+			c.lost.dropped++
 			c.mu.Unlock()
-			c.core.stats.dropped.Add(1)
+			c.countDropped(1)
 			c.overflowed(OverflowDropNewest)
 			return ErrQueueFull
 		default:
@@ -140,9 +162,84 @@ func (c *Conn) push(it item) error {
 			return ErrSlowConsumer
 		}
 	}
-	q.push(it)
+	q.push(it, c.indexed(&it))
+	held := c.held
 	c.mu.Unlock()
-	c.wake()
+	if !held {
+		c.wake()
+	}
+	return nil
+}
+
+// conflateLocked replaces q's pending frame of it's key with it, in place,
+// if it's conflation says so now, and reports whether it did. c.mu must be
+// held.
+func (c *Conn) conflateLocked(q *ring, it *item) bool {
+	key := it.key()
+	if key == "" {
+		return false
+	}
+	switch conflateMode(it, c.core.opts.Conflation, &c.lim) {
+	case ConflateAlways:
+	case ConflateBackpressure:
+		if !q.full() && !c.held {
+			return false
+		}
+	default:
+		return false
+	}
+	slot, ok := q.find(key)
+	if !ok {
+		return false
+	}
+	q.buf[slot] = *it
+	c.lost.conflated++
+	c.countConflated(1)
+	return true
+}
+
+// indexed reports whether a push of it must index it by key: whether it
+// may be conflated later. c.mu must be held.
+func (c *Conn) indexed(it *item) bool {
+	return it.key() != "" && conflateMode(it, c.core.opts.Conflation, &c.lim) > ConflateOff
+}
+
+// countDropped counts n messages dropped for the stream.
+func (c *Conn) countDropped(n int64) {
+	c.dropped.Add(n)
+	c.core.stats.dropped.Add(n)
+}
+
+// countConflated counts n frames conflated away for the stream.
+func (c *Conn) countConflated(n int64) {
+	c.conflated.Add(n)
+	c.core.stats.conflated.Add(n)
+}
+
+// Losses returns how many messages meant for the stream were dropped (by
+// OverflowDropOldest, OverflowDropNewest or a Limits cap) and how many
+// frames were conflated away, since it opened. Its client learns of each
+// loss with a LossEvent.
+func (c *Conn) Losses() (dropped, conflated int64) {
+	return c.dropped.Load(), c.conflated.Load()
+}
+
+// SetLimits caps what the stream is sent from now on (see Limits), in place
+// of Options.Limits: call it from Init (req.Conn()), or at any time. It
+// returns ErrInvalidLimits for a negative field, and ErrClosed once the
+// stream has ended.
+func (c *Conn) SetLimits(l Limits) error {
+	if l.KeyInterval < 0 || l.Events < 0 || l.Bytes < 0 {
+		return ErrInvalidLimits
+	}
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.lim = l
+	c.mu.Unlock()
+	c.wake() // the turn takes them with its next batch
 	return nil
 }
 
@@ -157,7 +254,7 @@ func (c *Conn) pushReplay(it item) error {
 		err = ErrQueueFull
 	}
 	if err == nil {
-		q.push(it)
+		q.push(it, false)
 	}
 	c.mu.Unlock()
 	if err == nil {
@@ -169,8 +266,10 @@ func (c *Conn) pushReplay(it item) error {
 // requeue gives back a taken queue that still holds items (a replay that
 // goes on, and what was queued behind it): they go before anything queued
 // since, and the stream is woken for another turn, unless the replay waits
-// for a history read (which wakes it). An empty q goes back to the pool.
-func (c *Conn) requeue(q *ring) {
+// for a history read (which wakes it) or is held by the stream's limits
+// (held: the pace timer wakes it). Frames queued since conflate with q's
+// as a push would. An empty q goes back to the pool.
+func (c *Conn) requeue(q *ring, held bool) {
 	if q.n == 0 { // the common case: the stream's own ring, no lock needed
 		c.core.rings.put(q)
 		return
@@ -181,17 +280,33 @@ func (c *Conn) requeue(q *ring) {
 		c.core.rings.put(q)
 		return
 	}
+	c.held = held // before merging: frames that wait for the limits conflate
 	if c.q != nil {
 		for c.q.n > 0 {
-			q.push(c.q.pop())
+			it := c.q.pop()
+			if !c.conflateLocked(q, &it) {
+				q.push(it, c.indexed(&it))
+			}
 		}
 		c.core.rings.put(c.q)
 	}
 	c.q = q
-	// A replay waiting for a history read is woken by the read.
-	parked := q.buf[q.head].kind == kindReplay && q.buf[q.head].replay.parked()
+	// A replay waiting for a history read is woken by the read; a queue
+	// held back by the limits, by the pace timer.
+	parked := held || q.buf[q.head].kind == kindReplay && q.buf[q.head].replay.parked()
 	c.mu.Unlock()
 	if !parked {
+		c.wake()
+	}
+}
+
+// unhold is the pace timer's: the held queue may go on.
+func (c *Conn) unhold() {
+	c.mu.Lock()
+	c.held = false
+	ended := c.ended
+	c.mu.Unlock()
+	if !ended {
 		c.wake()
 	}
 }
@@ -276,14 +391,16 @@ func (c *Conn) bound() {
 	c.mu.Unlock()
 }
 
-// take hands the pending messages, and the reason to end if one was set, to
-// the stream's goroutine.
-func (c *Conn) take() (*ring, error) {
+// take hands the pending messages, the reason to end if one was set, the
+// losses since the last LossEvent and the limits to the stream's goroutine.
+func (c *Conn) take() (q *ring, ending error, lost losses, lim Limits) {
 	c.mu.Lock()
-	q, ending := c.q, c.ending
+	q, ending, lost, lim = c.q, c.ending, c.lost, c.lim
 	c.q = nil
+	c.lost = losses{}
+	c.held = false
 	c.mu.Unlock()
-	return q, ending
+	return q, ending, lost, lim
 }
 
 // markEnded refuses further messages and records the reason; it returns false

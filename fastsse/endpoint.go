@@ -36,6 +36,9 @@ func New[S any](h Handler[S], opts *Options) (*Endpoint, error) {
 	if err := checkTransport(&o); err != nil {
 		return nil, err
 	}
+	if o.Conflation > ConflateAlways || o.Limits.KeyInterval < 0 || o.Limits.Events < 0 || o.Limits.Bytes < 0 {
+		return nil, ErrInvalidLimits
+	}
 	c := &core{opts: o, epoch: time.Now(), rings: ringPool{limit: o.QueueSize}}
 	for i := range c.shards {
 		c.shards[i].m = make(map[*Conn]struct{})
@@ -82,7 +85,8 @@ type Stats struct {
 	Opened        int64 // streams opened since New
 	Events        int64 // events written (initial, sent and published); heartbeats are not events
 	Bytes         int64 // bytes of event stream written, heartbeats included
-	Dropped       int64 // messages dropped by OverflowDropOldest or OverflowDropNewest
+	Dropped       int64 // messages dropped by OverflowDropOldest, OverflowDropNewest or a Limits cap
+	Conflated     int64 // frames conflated away (Conflation, Limits)
 	SlowConsumers int64 // streams closed as slow consumers: OverflowClose, or a write stalled past StallTimeout
 	// DenseFallbacks counts TransportDense streams served by TransportStream
 	// instead, because the dense machinery (epoll) could not start.
@@ -119,6 +123,7 @@ func (e *Endpoint) Stats() Stats {
 		Events:         events,
 		Bytes:          bytes,
 		Dropped:        s.dropped.Load(),
+		Conflated:      s.conflated.Load(),
 		SlowConsumers:  s.slow.Load(),
 		DenseFallbacks: s.fallbacks.Load(),
 		Heartbeats:     s.heartbeats.Load(),
@@ -142,10 +147,10 @@ type core struct {
 	bufs   bufPool
 	nextID atomic.Uint64
 	stats  struct {
-		open, opened, dropped, slow, fallbacks atomic.Int64
-		heartbeats, replayed                   atomic.Int64
-		ends                                   [len(endClasses)]atomic.Int64
-		replays                                [len(replayNames)]atomic.Int64
+		open, opened, dropped, conflated, slow, fallbacks atomic.Int64
+		heartbeats, replayed                              atomic.Int64
+		ends                                              [len(endClasses)]atomic.Int64
+		replays                                           [len(replayNames)]atomic.Int64
 	}
 	// out counts what was written, striped by connection so that streams
 	// writing on different cores do not fight over one cache line.

@@ -33,6 +33,9 @@ var (
 	// ErrIDSet is returned by Group.Publish for an event with an ID in a
 	// group that keeps replay: such a group numbers its events itself.
 	ErrIDSet = errors.New("fastsse: a group with replay assigns event ids: leave Event.ID empty")
+	// ErrInvalidLimits is returned by New and Conn.SetLimits for Limits with
+	// a negative field, and by New for an unknown Conflation.
+	ErrInvalidLimits = errors.New("fastsse: negative limit or unknown conflation")
 )
 
 // Reasons passed to Terminate and returned by Conn.Err. A recovered panic is

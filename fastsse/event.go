@@ -34,6 +34,11 @@ type Event struct {
 	Retry time.Duration
 	// Comment is written first, one ": " line per line of it. Empty: none.
 	Comment string
+	// Key is the event's conflation key when it is published (Group.Publish,
+	// NewFrame): the symbol of a price, the match of a score. Queues
+	// conflate frames by it as Options.Conflation, GroupOptions.Conflation
+	// and Limits say. It is never written. Empty: not keyed.
+	Key string
 }
 
 // AppendEvent appends the wire form of ev to dst and returns the extended

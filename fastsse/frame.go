@@ -9,7 +9,8 @@ import (
 // connections can share, for encode-once publishing. A Frame is safe for
 // concurrent use; the zero Frame is empty.
 type Frame struct {
-	b []byte
+	b   []byte
+	key string // the event's Key: how queues conflate it
 }
 
 // NewFrame encodes ev once into a new Frame. It returns the encoder's errors.
@@ -35,7 +36,7 @@ func (ev *Event) frame() *Frame {
 		clines := 1 + strings.Count(ev.Comment, "\n") + strings.Count(ev.Comment, "\r")
 		n += len(ev.Comment) + clines*len(": \n")
 	}
-	return &Frame{b: ev.appendTo(make([]byte, 0, n))}
+	return &Frame{b: ev.appendTo(make([]byte, 0, n)), key: ev.Key}
 }
 
 // CommentFrame returns a Frame holding AppendComment(nil, text).
@@ -49,6 +50,15 @@ func (f *Frame) Bytes() []byte {
 		return nil
 	}
 	return f.b
+}
+
+// Key returns the conflation key of the event the frame was made from (see
+// Event.Key), or "".
+func (f *Frame) Key() string {
+	if f == nil {
+		return ""
+	}
+	return f.key
 }
 
 // Len returns the length of the frame's wire bytes.

@@ -36,10 +36,11 @@ type Group struct {
 	// joins again reuses its hook rather than adding one per Join.
 	hooked map[*Conn]struct{}
 	store  ReplayStore
-	bus    *busState // nil unless made by NewBusGroup
-	epoch  string    // the store's epoch
-	seq    uint64    // the position of the newest event published
-	obs    Observer  // GroupOptions.Observer
+	bus    *busState  // nil unless made by NewBusGroup
+	epoch  string     // the store's epoch
+	seq    uint64     // the position of the newest event published
+	obs    Observer   // GroupOptions.Observer
+	mode   Conflation // GroupOptions.Conflation
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -63,6 +64,10 @@ type GroupOptions struct {
 	// Replays are told to the resuming stream's endpoint's Observer.
 	// Default nil.
 	Observer Observer
+	// Conflation is how the members' queues conflate the group's keyed
+	// events (see Conflation). Default ConflateDefault: as each member's
+	// endpoint says (Options.Conflation). An unknown value is the default.
+	Conflation Conflation
 }
 
 // NewGroup returns a Group that keeps published events for Resume as opts
@@ -71,6 +76,9 @@ func NewGroup(opts *GroupOptions) *Group {
 	g := &Group{}
 	if opts != nil {
 		g.obs = opts.Observer
+		if opts.Conflation <= ConflateAlways {
+			g.mode = opts.Conflation
+		}
 		switch {
 		case opts.Store != nil:
 			g.store = opts.Store
@@ -281,7 +289,7 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 		g.store.Add(g.seq, f)
 	}
 	for _, c := range g.members.list {
-		_ = c.push(item{kind: kindFrame, frame: f})
+		_ = c.push(item{kind: kindFrame, mode: g.mode, frame: f})
 	}
 	return id, nil
 }

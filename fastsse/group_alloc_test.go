@@ -52,7 +52,7 @@ func TestGroupPublishAllocsFlat(t *testing.T) {
 						panic(err)
 					}
 					for _, c := range conns {
-						if q, _ := c.take(); q != nil {
+						if q, _, _, _ := c.take(); q != nil {
 							ep.core.rings.put(q)
 						}
 					}

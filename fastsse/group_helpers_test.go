@@ -60,7 +60,7 @@ func grpEnd(c *Conn, reason error) {
 // grpTake drains c's queue as its stream's goroutine would and returns the
 // items, oldest first.
 func grpTake(c *Conn) []item {
-	q, _ := c.take()
+	q, _, _, _ := c.take()
 	if q == nil {
 		return nil
 	}

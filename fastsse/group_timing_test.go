@@ -37,7 +37,7 @@ func BenchmarkGroupEnqueue(b *testing.B) {
 			}
 			drain := func() {
 				for _, c := range conns {
-					if q, _ := c.take(); q != nil {
+					if q, _, _, _ := c.take(); q != nil {
 						ep.core.rings.put(q)
 					}
 				}

@@ -13,10 +13,21 @@ const (
 
 // item is one pending message.
 type item struct {
-	kind   itemKind
+	kind itemKind
+	// mode is how a frame's publisher asked it to be conflated
+	// (ConflateDefault: as the endpoint says).
+	mode   Conflation
 	msg    any
 	frame  *Frame
 	replay *replayCursor
+}
+
+// key returns the item's conflation key: a keyed frame's, else "".
+func (it *item) key() string {
+	if it.kind != kindFrame {
+		return ""
+	}
+	return it.frame.key
 }
 
 // ring is a bounded FIFO of items. It is owned by one Conn at a time: under
@@ -27,11 +38,19 @@ type item struct {
 // (Options.QueueSize) only when a connection falls behind: a publish to
 // 10,000 members holds 10,000 rings until their streams take them, and at
 // the full size that was 40 MB of short-lived memory per event.
+//
+// A ring also finds its pending frames by conflation key: keys maps a key
+// to the position of the newest frame pushed with it. A position counts
+// items from the ring's start (base is the position of the oldest, at
+// head), so it outlives pops and growing; an entry whose position was
+// popped, or that now holds something else, is stale and reads as absent.
 type ring struct {
 	buf   []item
 	head  int
 	n     int
 	limit int
+	base  int
+	keys  map[string]int
 }
 
 const ringStart = 4
@@ -40,22 +59,97 @@ const ringStart = 4
 // that goes on, with what was queued behind it) may take it past the limit.
 func (r *ring) full() bool { return r.n >= r.limit }
 
-func (r *ring) push(it item) {
+// push appends it; a keyed frame is indexed when index says so.
+func (r *ring) push(it item, index bool) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = it
+	if index {
+		r.index(it.key(), r.base+r.n)
+	}
 	r.n++
 }
 
-// pushFront puts it before the oldest item.
-func (r *ring) pushFront(it item) {
+// pushFront puts it before the oldest item; a keyed frame is indexed when
+// index says so.
+func (r *ring) pushFront(it item, index bool) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
 	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
 	r.buf[r.head] = it
+	r.base--
 	r.n++
+	if index {
+		r.index(it.key(), r.base)
+	}
+}
+
+func (r *ring) index(key string, pos int) {
+	if key == "" {
+		return
+	}
+	if r.keys == nil {
+		r.keys = make(map[string]int)
+	}
+	if len(r.keys) >= 2*r.limit+16 {
+		r.reindex() // stale entries of keys long popped; keys need not repeat
+	}
+	r.keys[key] = pos
+}
+
+// conflateAll leaves one pending frame per key among the keyed frames for
+// which conflates is true, each where its key was first pending and holding
+// its newest value, and returns how many it conflated away.
+func (r *ring) conflateAll(conflates func(*item) bool) int {
+	if r.keys == nil {
+		r.keys = make(map[string]int)
+	}
+	clear(r.keys)
+	w := 0
+	for i := 0; i < r.n; i++ {
+		it := r.buf[(r.head+i)%len(r.buf)]
+		if k := it.key(); k != "" && conflates(&it) {
+			if pos, ok := r.keys[k]; ok {
+				r.buf[(r.head+pos-r.base)%len(r.buf)] = it
+				continue
+			}
+			r.keys[k] = r.base + w
+		}
+		r.buf[(r.head+w)%len(r.buf)] = it
+		w++
+	}
+	gone := r.n - w
+	for i := w; i < r.n; i++ {
+		r.buf[(r.head+i)%len(r.buf)] = item{}
+	}
+	r.n = w
+	return gone
+}
+
+// reindex rebuilds keys from the keyed frames pending.
+func (r *ring) reindex() {
+	clear(r.keys)
+	for i := 0; i < r.n; i++ {
+		if k := r.buf[(r.head+i)%len(r.buf)].key(); k != "" {
+			r.keys[k] = r.base + i
+		}
+	}
+}
+
+// find returns the slot in buf of the pending frame keyed key, if the ring
+// holds one.
+func (r *ring) find(key string) (int, bool) {
+	pos, ok := r.keys[key]
+	if !ok || pos < r.base || pos >= r.base+r.n {
+		return 0, false
+	}
+	slot := (r.head + pos - r.base) % len(r.buf)
+	if r.buf[slot].key() != key {
+		return 0, false
+	}
+	return slot, true
 }
 
 // grow doubles the ring's room, up to its limit (past it only for a
@@ -77,6 +171,7 @@ func (r *ring) pop() item {
 	it := r.buf[r.head]
 	r.buf[r.head] = item{}
 	r.head = (r.head + 1) % len(r.buf)
+	r.base++
 	r.n--
 	return it
 }
@@ -100,7 +195,12 @@ func (rp *ringPool) put(r *ring) {
 	for r.n > 0 {
 		r.pop()
 	}
-	r.head = 0
+	r.head, r.base = 0, 0
+	if len(r.keys) > r.limit {
+		r.keys = nil // do not pool a big index
+	} else {
+		clear(r.keys) // keeps its room: a conflating stream refills it
+	}
 	rp.p.Put(r)
 }
 

@@ -57,6 +57,14 @@ type Options struct {
 	// overflows and of replays (see Observer). Default nil.
 	Observer Observer
 
+	// Conflation is what a stream's queue does with keyed frames (see
+	// Conflation). Default ConflateOff.
+	Conflation Conflation
+
+	// Limits caps what each stream is sent of published frames (see
+	// Limits); Conn.SetLimits sets one stream's. Default: no caps.
+	Limits Limits
+
 	// Route names the endpoint to the Observer (StreamInfo.Route): the
 	// route's pattern, say, never a request's path. Default "".
 	Route string
@@ -119,6 +127,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.Heartbeat == 0 {
 		r.Heartbeat = defaultHeartbeat
+	}
+	if r.Conflation == ConflateDefault {
+		r.Conflation = ConflateOff
 	}
 	if r.StallTimeout == 0 {
 		r.StallTimeout = defaultStall

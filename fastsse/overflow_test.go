@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lasse-go/lasse/fastsse"
+	"github.com/lasse-go/lasse/internal/ssespec"
 	"github.com/lasse-go/lasse/internal/ssetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,6 +28,12 @@ type gated struct {
 
 func startGated(t *testing.T, tr ssetest.Transport, policy fastsse.OverflowPolicy) *gated {
 	t.Helper()
+	return startGatedWith(t, tr, &fastsse.Options{QueueSize: overflowQueue, Overflow: policy, Heartbeat: -1})
+}
+
+// startGatedWith is startGated with the endpoint's options.
+func startGatedWith(t *testing.T, tr ssetest.Transport, opts *fastsse.Options) *gated {
+	t.Helper()
 	g := &gated{p: newProbe(), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h := &funcs[struct{}]{p: g.p, notify: func(msg any, s struct{}) fastsse.Result[struct{}] {
 		if msg == "block" {
@@ -35,7 +42,7 @@ func startGated(t *testing.T, tr ssetest.Transport, policy fastsse.OverflowPolic
 		}
 		return echo("notify", msg, s)
 	}}
-	g.ep = ssetest.New(t, tr, h, &fastsse.Options{QueueSize: overflowQueue, Overflow: policy, Heartbeat: -1})
+	g.ep = ssetest.New(t, tr, h, opts)
 	g.Server = tr.Serve(t, g.ep)
 	return g
 }
@@ -44,14 +51,22 @@ func startGated(t *testing.T, tr ssetest.Transport, policy fastsse.OverflowPolic
 // queue with messages 1..overflowQueue.
 func (g *gated) fill(t *testing.T) (*ssetest.Client, *fastsse.Conn) {
 	t.Helper()
+	c, conn := g.block(t)
+	for i := 1; i <= overflowQueue; i++ {
+		require.NoError(t, conn.Notify(i), "message %d fits", i)
+	}
+	return c, conn
+}
+
+// block opens a stream and blocks its goroutine in HandleNotify until
+// g.release closes, so that what is sent to it queues.
+func (g *gated) block(t *testing.T) (*ssetest.Client, *fastsse.Conn) {
+	t.Helper()
 	c := ssetest.Dial(t, g.Addr, "GET", "/events").Start()
 	require.Equal(t, http.StatusOK, c.Status)
 	conn := g.p.conn(t)
 	require.NoError(t, conn.Notify("block"))
 	ssetest.Recv(t, g.entered, "HandleNotify(block)")
-	for i := 1; i <= overflowQueue; i++ {
-		require.NoError(t, conn.Notify(i), "message %d fits", i)
-	}
 	return c, conn
 }
 
@@ -81,6 +96,13 @@ func TestOverflowClose(t *testing.T) {
 	}
 }
 
+// assertLoss asserts that ev is a LossEvent with the counts.
+func assertLoss(t *testing.T, ev ssespec.Event, dropped, conflated int64) {
+	t.Helper()
+	assert.Equal(t, fastsse.LossEvent, ev.Type)
+	assert.Equal(t, fmt.Sprintf(`{"dropped":%d,"conflated":%d}`, dropped, conflated), ev.Data)
+}
+
 func TestOverflowDropOldest(t *testing.T) {
 	for _, tr := range ssetest.Transports {
 		t.Run(tr.Name, func(t *testing.T) {
@@ -97,10 +119,12 @@ func TestOverflowDropOldest(t *testing.T) {
 			for i := 3; i <= overflowQueue+2; i++ { // 1 and 2 were dropped
 				assert.Equal(t, fmt.Sprintf("notify:%d", i), c.Data(t))
 			}
+			// The batch ends with the loss signal.
+			assertLoss(t, c.Event(t), 2, 0)
 			require.NoError(t, conn.Notify("stop"))
 			assert.NoError(t, c.End(t))
 			assert.ErrorIs(t, g.p.term(t), fastsse.ErrStopped)
-			assert.Len(t, c.Events(), overflowQueue+1)
+			assert.Len(t, c.Events(), overflowQueue+2)
 			st := g.ep.Stats()
 			assert.Equal(t, int64(2), st.Dropped)
 			assert.Zero(t, st.SlowConsumers)
@@ -124,6 +148,7 @@ func TestOverflowDropNewest(t *testing.T) {
 			for i := 1; i <= overflowQueue; i++ {
 				assert.Equal(t, fmt.Sprintf("notify:%d", i), c.Data(t))
 			}
+			assertLoss(t, c.Event(t), 2, 0)
 			// The queue drains; the stream goes on.
 			require.NoError(t, conn.Notify("after"))
 			assert.Equal(t, "notify:after", c.Data(t))

@@ -55,6 +55,8 @@ type turn[S any] struct {
 	last    Event // the last event put in the current batch
 	sent    int64 // events in the current batch
 	opened  bool  // registered with the core
+	pace    pacer // the stream's Limits at work
+	lost    losses
 }
 
 // init runs Init, recovering a panic.
@@ -113,7 +115,10 @@ func (t *turn[S]) begin() (reason error) {
 func (t *turn[S]) next() (reason error) {
 	defer t.recover(&reason)
 	c := t.conn
-	q, ending := c.take()
+	q, ending, lost, lim := c.take()
+	t.lost.dropped += lost.dropped
+	t.lost.conflated += lost.conflated
+	t.pace.set(lim, t.core.now())
 	if ending != nil {
 		if q != nil {
 			t.core.rings.put(q)
@@ -125,15 +130,31 @@ func (t *turn[S]) next() (reason error) {
 	}
 	bp := t.core.bufs.get()
 	buf := (*bp)[:0]
-	stop := false
+	stop, held := false, false
 	var perr error
 	if q != nil {
+		t.pace.holdUntil = 0
 		buf, stop, perr = t.handle(q, buf)
 		if stop || perr != nil {
 			t.core.rings.put(q)
 		} else {
-			c.requeue(q) // what a replay left for the next turn, if anything
+			// What a replay left for the next turn, or what the limits
+			// hold back, if anything.
+			held = t.pace.holdUntil != 0
+			if held {
+				t.conflateHeld(q)
+			}
+			c.requeue(q, held)
+			if held {
+				t.armPace()
+			}
 		}
+	}
+	// The loss signal goes with the batch that ends a hold: a held queue
+	// goes on conflating until then.
+	if t.lost != (losses{}) && perr == nil && !stop && !held {
+		buf = appendLoss(buf, t.lost.dropped, t.lost.conflated)
+		t.lost = losses{}
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
 		if t.out.gone() {
@@ -162,6 +183,29 @@ func (t *turn[S]) next() (reason error) {
 	return nil
 }
 
+// conflateHeld conflates the keyed frames of a queue that the limits hold
+// back, as a push to it from now on will: frames queued before the hold
+// was known were not.
+func (t *turn[S]) conflateHeld(q *ring) {
+	def, lim := t.core.opts.Conflation, &t.pace.lim
+	n := int64(q.conflateAll(func(it *item) bool { return conflateMode(it, def, lim) > ConflateOff }))
+	if n > 0 {
+		t.lost.conflated += n
+		t.conn.countConflated(n)
+	}
+}
+
+// armPace has the pace timer wake the stream once its held frames may go.
+func (t *turn[S]) armPace() {
+	d := time.Duration(t.pace.holdUntil - t.core.now())
+	c := t.conn
+	if c.pace == nil {
+		c.pace = time.AfterFunc(d, c.unhold)
+		return
+	}
+	c.pace.Reset(d)
+}
+
 // recover turns a panic in the turn into the reason to end the stream.
 // Deferred by begin and next.
 func (t *turn[S]) recover(reason *error) {
@@ -183,6 +227,17 @@ func (t *turn[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr error
 		it := q.pop()
 		switch it.kind {
 		case kindFrame:
+			if t.pace.lim.active() {
+				switch t.pace.admit(it.frame, t.core.now()) {
+				case hold:
+					q.pushFront(it, it.key() != "")
+					return out, false, nil // the rest waits for the pace timer
+				case drop:
+					t.lost.dropped++
+					t.conn.countDropped(1)
+					continue
+				}
+			}
 			out = append(out, it.frame.b...)
 			t.sent++
 		case kindReplay:
@@ -261,7 +316,9 @@ func (t *turn[S]) write(buf []byte) error {
 		}
 		return writeReason(err)
 	}
-	t.conn.lastOut.Store(t.core.now())
+	now := t.core.now()
+	t.conn.lastOut.Store(now)
+	t.pace.written(now)
 	t.core.countOut(t.conn.id, t.sent, len(buf))
 	t.sent = 0
 	t.last = Event{}
@@ -284,6 +341,9 @@ func (t *turn[S]) close(reason error) {
 func (t *turn[S]) end(reason error) {
 	if !t.conn.markEnded(reason) {
 		return
+	}
+	if t.conn.pace != nil {
+		t.conn.pace.Stop()
 	}
 	if t.opened {
 		t.core.unregister(t.conn)
