@@ -62,8 +62,10 @@ func (h streamer) Init(_ any, _ string, req *fastsse.Request) fastsse.InitResult
 	return fastsse.Open(struct{}{}, h.m.snapshot()...)
 }
 
-func (streamer) HandleNotify(any, struct{}) fastsse.Result[struct{}] { return fastsse.NoSend(struct{}{}) }
-func (streamer) HandleInfo(any, struct{}) fastsse.Result[struct{}]   { return fastsse.NoSend(struct{}{}) }
+func (streamer) HandleNotify(any, struct{}) fastsse.Result[struct{}] {
+	return fastsse.NoSend(struct{}{})
+}
+func (streamer) HandleInfo(any, struct{}) fastsse.Result[struct{}] { return fastsse.NoSend(struct{}{}) }
 func (streamer) HandleError(_ fastsse.Event, _ error, s struct{}) struct{} {
 	return s
 }

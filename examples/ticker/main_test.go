@@ -116,7 +116,7 @@ type tick struct {
 // reader reads one stream in the background, recording every price event
 // and every loss signal.
 type reader struct {
-	ticks  chan tick      // closed when the stream ends
+	ticks  chan tick     // closed when the stream ends
 	losses chan [2]int64 // dropped, conflated
 	done   chan struct{} // closed after err is set
 	err    error         // why the stream ended
