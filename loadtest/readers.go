@@ -38,7 +38,32 @@ const (
 	slowReads = 10
 	// ageEvery is how often a connection samples the ages of its values.
 	ageEvery = time.Second
+	// slowReadOut is how long, once the run stops, slow readers read on
+	// without pause before their sockets are closed: long enough to take
+	// what the socket buffers hold and see whether the server had ended
+	// the stream.
+	slowReadOut = 500 * time.Millisecond
 )
+
+// serverEnded reports whether cause is the server's end of a stream (not
+// the client's own close).
+func serverEnded(cause string) bool {
+	return cause == causeEOF || cause == causeEnded || cause == causeReset
+}
+
+// slowDialers are ds for the slow readers: with rcvbuf > 0, each socket's
+// receive buffer is set before it connects (TCP never shrinks a window it
+// has offered, so setting it later would not hold).
+func slowDialers(ds []net.Dialer, rcvbuf int) []net.Dialer {
+	out := append([]net.Dialer(nil), ds...)
+	if rcvbuf <= 0 {
+		return out
+	}
+	for i := range out {
+		out[i].Control = setRcvBuf(rcvbuf)
+	}
+	return out
+}
 
 // isSlow reports whether connection i of n is a slow reader: the fraction
 // f of them, spread evenly.
@@ -170,11 +195,14 @@ func (r *runner) readSlow(c *conn, nc net.Conn) {
 				cause = causeOf(ferr)
 				break
 			}
-			sleep.Reset(time.Duration(float64(n) / pace * float64(time.Second)))
-			select {
-			case <-sleep.C:
-			case <-r.ctx.Done():
-				err = r.ctx.Err()
+			// Once the run stops, it reads on without pause until stop
+			// closes the socket, keeping its slot (counted open) till then.
+			if r.ctx.Err() == nil {
+				sleep.Reset(time.Duration(float64(n) / pace * float64(time.Second)))
+				select {
+				case <-sleep.C:
+				case <-r.ctx.Done():
+				}
 			}
 		}
 		if err != nil {

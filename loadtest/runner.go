@@ -43,6 +43,7 @@ type runner struct {
 	all           []*shard // every shard
 	polls         []*poller
 	dial          []net.Dialer // one per source address
+	slowDial      []net.Dialer // the same for slow readers, with SlowRcvBuf
 	reqs          [][]byte     // per URL: the request up to the Last-Event-ID header
 	slowReqs      [][]byte     // the same for the slow readers' URLs
 
@@ -89,6 +90,7 @@ func newRunner(cfg *Config, sources []net.Dialer) (*runner, error) {
 		slots:     make([]atomic.Pointer[conn], cfg.Conns),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.slowDial = slowDialers(sources, cfg.SlowRcvBuf)
 	request := func(t target) []byte {
 		var req bytes.Buffer
 		fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sse-bench\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", t.path, t.host)
@@ -226,22 +228,17 @@ func (r *runner) connect(c *conn, buf []byte) {
 		return
 	}
 	start := time.Now()
-	targets, reqs := r.cfg.targets, r.reqs
+	targets, reqs, dial := r.cfg.targets, r.reqs, r.dial
 	if c.slow {
-		targets, reqs = r.cfg.slowTargets(), r.slowReqs
+		targets, reqs, dial = r.cfg.slowTargets(), r.slowReqs, r.slowDial
 	}
-	nc, err := r.dial[c.src].DialContext(r.ctx, "tcp", targets[c.tgt].addr.String())
+	nc, err := dial[c.src].DialContext(r.ctx, "tcp", targets[c.tgt].addr.String())
 	if err != nil {
 		r.ended(c, causeOf(err), false)
 		return
 	}
 	stop := context.AfterFunc(r.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	_ = nc.SetDeadline(start.Add(r.cfg.Timeout))
-	if c.slow && r.cfg.SlowRcvBuf > 0 {
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(r.cfg.SlowRcvBuf)
-		}
-	}
 	req := append(buf[:0], reqs[c.tgt]...)
 	if len(c.lastID) > 0 && r.cfg.Mode != ModeChurn {
 		req = append(append(append(req, "Last-Event-ID: "...), c.lastID...), "\r\n"...)
@@ -327,6 +324,7 @@ func (r *runner) connect(c *conn, buf []byte) {
 		return
 	}
 	if c.slow {
+		c.nc = nc
 		r.slots[c.idx].Store(c)
 		r.readWG.Add(1)
 		go r.readSlow(c, nc)
@@ -386,7 +384,7 @@ func (r *runner) ended(c *conn, cause string, open bool) {
 		if c.slow {
 			r.slowOpen.Add(-1)
 		}
-		if cause != "" && !r.stopping() {
+		if cause != "" && (!r.stopping() || serverEnded(cause)) {
 			c.drops++
 		}
 		c.endSession(churn)
@@ -488,6 +486,11 @@ func (r *runner) stop() *partial {
 	r.timeWG.Wait()
 	r.wg.Wait()
 	r.pollWG.Wait()
+	if r.cfg.Slow > 0 {
+		// Slow readers now read without pause: what they still held
+		// unread may be the end of a stream the server closed.
+		time.Sleep(slowReadOut)
+	}
 	openAtEnd := r.open.Load()
 	var openSlow int64
 	for i := range r.slots {

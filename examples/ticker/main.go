@@ -107,12 +107,13 @@ type config struct {
 	queue     int
 	heartbeat time.Duration
 	sndbuf    int
+	stall     time.Duration
 	seed      uint64
 }
 
 // options turns the flags' words into the endpoint's Options.
 func (c config) options() (*fastsse.Options, error) {
-	o := &fastsse.Options{QueueSize: c.queue, Heartbeat: c.heartbeat, Route: "/stream"}
+	o := &fastsse.Options{QueueSize: c.queue, Heartbeat: c.heartbeat, StallTimeout: c.stall, Route: "/stream"}
 	switch c.transport {
 	case "stream":
 	case "dense":
@@ -235,6 +236,7 @@ func main() {
 	flag.IntVar(&c.queue, "queue", 512, "per-connection queue size; with -conflate always it need only hold one frame per symbol")
 	flag.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "heartbeat interval; negative turns heartbeats off")
 	flag.IntVar(&c.sndbuf, "sndbuf", 0, "socket send buffer of every accepted connection in bytes (SO_SNDBUF; the kernel doubles it); 0: the kernel's, which grows to megabytes")
+	flag.DurationVar(&c.stall, "stall-timeout", 10*time.Second, "end a stream whose write stays unfinished this long (a client that is not reading); negative: never")
 	flag.Uint64Var(&c.seed, "seed", uint64(time.Now().UnixNano()), "random seed of the prices")
 	spread := serve.SpreadFlag()
 	flag.Parse()

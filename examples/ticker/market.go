@@ -118,7 +118,8 @@ func (m *market) run(ctx context.Context, rate float64, limit int64) {
 		next  int
 		sent  int64
 		start = time.Now()
-		due   float64 // updates due by the last wake
+		done  int64 // updates published or skipped so far
+		burst = int64(rate*publishTick.Seconds()) + 1
 	)
 	for {
 		select {
@@ -126,12 +127,12 @@ func (m *market) run(ctx context.Context, rate float64, limit int64) {
 			return
 		case <-t.C:
 		}
-		want := time.Since(start).Seconds() * rate
-		n := int64(want - due)
-		if max := int64(rate*publishTick.Seconds()) + 1; n > max {
-			n = max
+		n := int64(time.Since(start).Seconds()*rate) - done
+		if n > burst {
+			done += n - burst // skipped
+			n = burst
 		}
-		due = want
+		done += n
 		for ; n > 0; n-- {
 			if limit > 0 && sent == limit {
 				return
