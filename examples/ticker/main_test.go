@@ -396,3 +396,20 @@ func TestBadFlags(t *testing.T) {
 		assert.Error(t, err, "%+v", c)
 	}
 }
+
+// The publisher keeps the rate when it is not a whole number of updates
+// per wake (50/s is half a one per 10 ms).
+func TestPublisherRate(t *testing.T) {
+	for _, rate := range []float64{50, 130, 1000} {
+		t.Run(fmt.Sprint(rate), func(t *testing.T) {
+			t.Parallel()
+			g := fastsse.NewGroup(nil)
+			m := newMarket(g, 10, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			m.run(ctx, rate, 0)
+			cancel()
+			g.Close()
+			assert.InDelta(t, rate, float64(m.updates), rate*0.2+2, "updates in 1 s at %g/s", rate)
+		})
+	}
+}

@@ -94,14 +94,18 @@ func (m *market) step(i int, now int64) quote {
 }
 
 // publishTick is how often the publisher wakes; each wake publishes the
-// updates due since the last.
-const publishTick = 10 * time.Millisecond
+// updates due since the last, up to maxCatchUp's worth: a wake later than
+// that skips the rest (a busy machine wakes it late, often by 10–20 ms).
+const (
+	publishTick = 10 * time.Millisecond
+	maxCatchUp  = 100 * time.Millisecond
+)
 
 // run publishes rate updates per second in all, the symbols in turn (so
 // that each symbol changes every symbols/rate seconds), each keyed by its
 // symbol, until ctx is done or limit updates were published (limit 0: no
-// limit). Updates a slow wake missed are skipped, not published in a
-// burst.
+// limit). Updates a wake more than maxCatchUp late missed are skipped,
+// not published in a burst.
 func (m *market) run(ctx context.Context, rate float64, limit int64) {
 	defer func() {
 		m.mu.Lock()
@@ -119,7 +123,7 @@ func (m *market) run(ctx context.Context, rate float64, limit int64) {
 		sent  int64
 		start = time.Now()
 		done  int64 // updates published or skipped so far
-		burst = int64(rate*publishTick.Seconds()) + 1
+		burst = int64(rate*maxCatchUp.Seconds()) + 1
 	)
 	for {
 		select {
