@@ -75,22 +75,6 @@ func appendLoss(dst []byte, dropped, conflated int64) []byte {
 	return append(dst, "}\n\n"...)
 }
 
-// conflateMode is how a push of it to a connection with limits lim
-// conflates, the endpoint's mode being def. c.mu is held by the caller.
-func conflateMode(it *item, def Conflation, lim *Limits) Conflation {
-	m := it.mode
-	if m == ConflateDefault {
-		m = def
-	}
-	switch {
-	case lim.KeyInterval > 0:
-		return ConflateAlways
-	case m <= ConflateOff && (lim.Events > 0 || lim.Bytes > 0):
-		return ConflateBackpressure // what a cap holds back is conflated
-	}
-	return m
-}
-
 // pacer is a stream's Limits at work: owned by the stream's turn, it admits
 // frames into batches and says when held ones may go.
 type pacer struct {
@@ -113,9 +97,6 @@ const (
 
 // set takes new limits; the caps' buckets start full.
 func (p *pacer) set(l Limits, now int64) {
-	if p.lim == l {
-		return
-	}
 	p.lim = l
 	p.at = now
 	p.events = float64(l.Events)

@@ -130,6 +130,7 @@ func (c *Conn) push(it item) error {
 		c.mu.Unlock()
 		return err
 	}
+	it.conflates = c.conflatable(&it)
 	if c.conflateLocked(q, &it) {
 		c.mu.Unlock()
 		return nil // the stream is woken already for what it replaced
@@ -138,7 +139,7 @@ func (c *Conn) push(it item) error {
 		switch c.core.opts.Overflow {
 		case OverflowDropOldest:
 			q.pop()
-			q.push(it, c.indexed(&it))
+			q.push(it)
 			c.lost.dropped++
 			held := c.held
 			c.mu.Unlock()
@@ -162,7 +163,7 @@ func (c *Conn) push(it item) error {
 			return ErrSlowConsumer
 		}
 	}
-	q.push(it, c.indexed(&it))
+	q.push(it)
 	held := c.held
 	c.mu.Unlock()
 	if !held {
@@ -179,7 +180,7 @@ func (c *Conn) conflateLocked(q *ring, it *item) bool {
 	if key == "" {
 		return false
 	}
-	switch conflateMode(it, c.core.opts.Conflation, &c.lim) {
+	switch c.conflateMode(it) {
 	case ConflateAlways:
 	case ConflateBackpressure:
 		if !q.full() && !c.held {
@@ -198,10 +199,26 @@ func (c *Conn) conflateLocked(q *ring, it *item) bool {
 	return true
 }
 
-// indexed reports whether a push of it must index it by key: whether it
-// may be conflated later. c.mu must be held.
-func (c *Conn) indexed(it *item) bool {
-	return it.key() != "" && conflateMode(it, c.core.opts.Conflation, &c.lim) > ConflateOff
+// conflatable reports whether it is a keyed frame that the stream's queue
+// may conflate. c.mu must be held.
+func (c *Conn) conflatable(it *item) bool {
+	return it.kind == kindFrame && it.frame.key != "" && c.conflateMode(it) > ConflateOff
+}
+
+// conflateMode is how a push of it conflates: as its publisher asked, or
+// the endpoint says, and as the stream's limits need. c.mu must be held.
+func (c *Conn) conflateMode(it *item) Conflation {
+	m := it.mode
+	if m == ConflateDefault {
+		m = c.core.opts.Conflation
+	}
+	switch {
+	case c.lim.KeyInterval > 0:
+		return ConflateAlways
+	case m <= ConflateOff && (c.lim.Events > 0 || c.lim.Bytes > 0):
+		return ConflateBackpressure // what a cap holds back is conflated
+	}
+	return m
 }
 
 // countDropped counts n messages dropped for the stream.
@@ -254,7 +271,7 @@ func (c *Conn) pushReplay(it item) error {
 		err = ErrQueueFull
 	}
 	if err == nil {
-		q.push(it, false)
+		q.push(it)
 	}
 	c.mu.Unlock()
 	if err == nil {
@@ -285,7 +302,7 @@ func (c *Conn) requeue(q *ring, held bool) {
 		for c.q.n > 0 {
 			it := c.q.pop()
 			if !c.conflateLocked(q, &it) {
-				q.push(it, c.indexed(&it))
+				q.push(it)
 			}
 		}
 		c.core.rings.put(c.q)

@@ -48,6 +48,20 @@
 // instance streams every event with the same id and a client resumes on
 // any of them.
 //
+// # Live feeds: conflation, limits and loss
+//
+// A feed of prices or scores needs the latest value of each key, not every
+// one. Give a published event a Key, and a connection's queue conflates
+// its frames as Options.Conflation or GroupOptions.Conflation say:
+// ConflateBackpressure once the client falls behind, ConflateAlways at
+// every push; a newer frame replaces the pending one of its key in place.
+// Limits cap what one connection is sent (Options.Limits for all,
+// Conn.SetLimits from Init for one): a KeyInterval, Lightstreamer's
+// maximum frequency, and events or bytes per second. Whatever is dropped
+// or conflated away is told to the client: its next batch ends with a
+// LossEvent ("lasse-loss") that counts it, so that it can resynchronise;
+// Conn.Losses and Stats keep the totals. The publisher never blocks.
+//
 // An Observer (Options.Observer, GroupOptions.Observer) hears of streams
 // opening and ending, overflows, replays and publishes, for metrics:
 // package github.com/lasse-go/lasse/fastsse/promsse is a Prometheus

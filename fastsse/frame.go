@@ -26,6 +26,11 @@ func NewFrame(ev *Event) (*Frame, error) {
 // breaks are counted to size the per-line prefixes; a CR counted as well as
 // its LF only over-sizes.
 func (ev *Event) frame() *Frame {
+	return &Frame{b: ev.appendTo(make([]byte, 0, ev.frameSize())), key: ev.Key}
+}
+
+// frameSize bounds the length of a validated event's wire form from above.
+func (ev *Event) frameSize() int {
 	data := ev.DataBytes
 	if data == nil {
 		data = bytesOf(ev.Data)
@@ -36,7 +41,44 @@ func (ev *Event) frame() *Frame {
 		clines := 1 + strings.Count(ev.Comment, "\n") + strings.Count(ev.Comment, "\r")
 		n += len(ev.Comment) + clines*len(": \n")
 	}
-	return &Frame{b: ev.appendTo(make([]byte, 0, n)), key: ev.Key}
+	return n
+}
+
+// frameArena carves the frames of one publisher (a Group's Publish, under
+// its lock) out of blocks: a block of Frames and a slab of bytes, each
+// allocated once for many events, so that publishing allocates nothing per
+// event in the steady state. The garbage collector frees a block once no
+// frame in it is referenced (by a queue or a replay store): what a block
+// keeps alive past its frames is bounded by the block, and the frames
+// still referenced are the recent ones. An event too large for a slab of
+// its own gets its own allocation, as NewFrame's.
+type frameArena struct {
+	frames []Frame
+	slab   []byte
+}
+
+const (
+	arenaFrames = 64
+	arenaSlab   = 16 << 10
+)
+
+// frame encodes a validated event into the arena.
+func (a *frameArena) frame(ev *Event) *Frame {
+	n := ev.frameSize()
+	if n > arenaSlab/4 {
+		return ev.frame()
+	}
+	if cap(a.slab)-len(a.slab) < n {
+		a.slab = make([]byte, 0, arenaSlab)
+	}
+	start := len(a.slab)
+	a.slab = ev.appendTo(a.slab) // within cap: n bounds it
+	b := a.slab[start:len(a.slab):len(a.slab)]
+	if len(a.frames) == cap(a.frames) {
+		a.frames = make([]Frame, 0, arenaFrames)
+	}
+	a.frames = append(a.frames, Frame{b: b, key: ev.Key})
+	return &a.frames[len(a.frames)-1]
 }
 
 // CommentFrame returns a Frame holding AppendComment(nil, text).

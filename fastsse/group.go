@@ -1,9 +1,12 @@
 package fastsse
 
 import (
+	"bytes"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Group is a set of connections to broadcast to, the pg2 process group of
@@ -41,6 +44,8 @@ type Group struct {
 	seq    uint64     // the position of the newest event published
 	obs    Observer   // GroupOptions.Observer
 	mode   Conflation // GroupOptions.Conflation
+	arena  frameArena // Publish's frames
+	idBuf  []byte     // Publish's scratch for the id it gives an event
 }
 
 // GroupOptions configures NewGroup. A nil *GroupOptions means no replay.
@@ -276,22 +281,44 @@ func (g *Group) Publish(ev *Event) (id string, err error) {
 	}
 	id = ev.ID
 	if g.store != nil {
+		// The id is built in a scratch buffer for the encoder, and the id
+		// returned is the frame's own copy of it (frames are immutable):
+		// no allocation of its own.
 		e := *ev
-		e.ID = formatID(g.epoch, g.seq+1)
+		g.idBuf = strconv.AppendUint(append(append(g.idBuf[:0], g.epoch...), '-'), g.seq+1, 10)
+		e.ID = unsafe.String(unsafe.SliceData(g.idBuf), len(g.idBuf))
 		if err := e.validate(); err != nil { // an epoch of a store's with a line break
 			return "", err
 		}
-		ev, id = &e, e.ID
-	}
-	f := ev.frame()
-	if g.store != nil {
+		f := g.arena.frame(&e)
+		id = frameID(f, len(g.idBuf))
 		g.seq++
 		g.store.Add(g.seq, f)
+		g.pushAll(f)
+		return id, nil
 	}
+	g.pushAll(g.arena.frame(ev))
+	return id, nil
+}
+
+// frameID returns, as a string sharing the frame's bytes, the value of the
+// id field, n bytes long, of a frame encoded by appendTo: after the comment
+// lines, which all begin with ':'.
+func frameID(f *Frame, n int) string {
+	b := f.b
+	for len(b) > 0 && b[0] == ':' {
+		i := bytes.IndexByte(b, '\n')
+		b = b[i+1:]
+	}
+	b = b[len("id: "):][:n]
+	return unsafe.String(unsafe.SliceData(b), n)
+}
+
+// pushAll queues f for every member. g.mu must be held.
+func (g *Group) pushAll(f *Frame) {
 	for _, c := range g.members.list {
 		_ = c.push(item{kind: kindFrame, mode: g.mode, frame: f})
 	}
-	return id, nil
 }
 
 // memberSet is a group's members: a slice that Publish and Notify go

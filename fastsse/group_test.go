@@ -358,3 +358,23 @@ func TestGroupOverflowIsolated(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishIDWithComment: the id Publish returns is the one on the wire,
+// also when comment lines come before the id field.
+func TestPublishIDWithComment(t *testing.T) {
+	g := NewGroup(&GroupOptions{Replay: 4})
+	for i := range 3 {
+		ev := Event{Comment: "one\ntwo", Data: "x"}
+		if i == 1 {
+			ev.Comment = ""
+		}
+		id, err := g.Publish(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := formatID(g.epoch, uint64(i+1))
+		if id != want {
+			t.Fatalf("Publish returned id %q, want %q", id, want)
+		}
+	}
+}

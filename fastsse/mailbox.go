@@ -16,15 +16,20 @@ type item struct {
 	kind itemKind
 	// mode is how a frame's publisher asked it to be conflated
 	// (ConflateDefault: as the endpoint says).
-	mode   Conflation
-	msg    any
-	frame  *Frame
-	replay *replayCursor
+	mode Conflation
+	// conflates: a keyed frame that its queue may conflate, as its mode
+	// and the stream's limits said when it was pushed. Only these are found
+	// by key.
+	conflates bool
+	msg       any
+	frame     *Frame
+	replay    *replayCursor
 }
 
-// key returns the item's conflation key: a keyed frame's, else "".
+// key returns the item's conflation key: a conflatable keyed frame's,
+// else "".
 func (it *item) key() string {
-	if it.kind != kindFrame {
+	if !it.conflates {
 		return ""
 	}
 	return it.frame.key
@@ -39,19 +44,27 @@ func (it *item) key() string {
 // 10,000 members holds 10,000 rings until their streams take them, and at
 // the full size that was 40 MB of short-lived memory per event.
 //
-// A ring also finds its pending frames by conflation key: keys maps a key
-// to the position of the newest frame pushed with it. A position counts
-// items from the ring's start (base is the position of the oldest, at
-// head), so it outlives pops and growing; an entry whose position was
-// popped, or that now holds something else, is stale and reads as absent.
+// A ring also finds its pending frames by conflation key. While it holds
+// a few items it looks through them; once it has held more than
+// scanItems with keys to find, keys maps a key to the position of the
+// newest frame pushed with it. A position counts items from the ring's
+// start (base is the position of the oldest, at head), so it outlives pops
+// and growing; an entry whose position was popped, or that now holds
+// something else, is stale and reads as absent.
 type ring struct {
-	buf   []item
-	head  int
-	n     int
-	limit int
-	base  int
-	keys  map[string]int
+	buf      []item
+	head     int
+	n        int
+	limit    int
+	base     int
+	indexing bool // keys is kept
+	keys     map[string]int
 }
+
+// scanItems is how many items find looks through before a ring keeps an
+// index: a fan-out whose members keep up finds one or two pending, and a
+// look costs less than hashing the key (BenchmarkGroupEnqueue).
+const scanItems = 64
 
 const ringStart = 4
 
@@ -59,21 +72,18 @@ const ringStart = 4
 // that goes on, with what was queued behind it) may take it past the limit.
 func (r *ring) full() bool { return r.n >= r.limit }
 
-// push appends it; a keyed frame is indexed when index says so.
-func (r *ring) push(it item, index bool) {
+// push appends it.
+func (r *ring) push(it item) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = it
-	if index {
-		r.index(it.key(), r.base+r.n)
-	}
 	r.n++
+	r.index(it.key(), r.base+r.n-1)
 }
 
-// pushFront puts it before the oldest item; a keyed frame is indexed when
-// index says so.
-func (r *ring) pushFront(it item, index bool) {
+// pushFront puts it before the oldest item.
+func (r *ring) pushFront(it item) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
@@ -81,36 +91,36 @@ func (r *ring) pushFront(it item, index bool) {
 	r.buf[r.head] = it
 	r.base--
 	r.n++
-	if index {
-		r.index(it.key(), r.base)
-	}
+	r.index(it.key(), r.base)
 }
 
 func (r *ring) index(key string, pos int) {
-	if key == "" {
-		return
+	switch {
+	case key == "":
+	case r.indexing:
+		if len(r.keys) >= 2*r.limit+16 {
+			r.reindex() // stale entries of keys long popped; keys need not repeat
+		}
+		r.keys[key] = pos
+	case r.n > scanItems:
+		r.indexing = true
+		r.reindex()
 	}
-	if r.keys == nil {
-		r.keys = make(map[string]int)
-	}
-	if len(r.keys) >= 2*r.limit+16 {
-		r.reindex() // stale entries of keys long popped; keys need not repeat
-	}
-	r.keys[key] = pos
 }
 
-// conflateAll leaves one pending frame per key among the keyed frames for
-// which conflates is true, each where its key was first pending and holding
-// its newest value, and returns how many it conflated away.
-func (r *ring) conflateAll(conflates func(*item) bool) int {
+// conflateAll leaves one pending frame per key, each where its key was
+// first pending and holding its newest value, and returns how many it
+// conflated away.
+func (r *ring) conflateAll() int {
 	if r.keys == nil {
 		r.keys = make(map[string]int)
 	}
 	clear(r.keys)
+	r.indexing = true
 	w := 0
 	for i := 0; i < r.n; i++ {
 		it := r.buf[(r.head+i)%len(r.buf)]
-		if k := it.key(); k != "" && conflates(&it) {
+		if k := it.key(); k != "" {
 			if pos, ok := r.keys[k]; ok {
 				r.buf[(r.head+pos-r.base)%len(r.buf)] = it
 				continue
@@ -130,6 +140,9 @@ func (r *ring) conflateAll(conflates func(*item) bool) int {
 
 // reindex rebuilds keys from the keyed frames pending.
 func (r *ring) reindex() {
+	if r.keys == nil {
+		r.keys = make(map[string]int)
+	}
 	clear(r.keys)
 	for i := 0; i < r.n; i++ {
 		if k := r.buf[(r.head+i)%len(r.buf)].key(); k != "" {
@@ -141,6 +154,15 @@ func (r *ring) reindex() {
 // find returns the slot in buf of the pending frame keyed key, if the ring
 // holds one.
 func (r *ring) find(key string) (int, bool) {
+	if !r.indexing {
+		for i := r.n - 1; i >= 0; i-- {
+			slot := (r.head + i) % len(r.buf)
+			if r.buf[slot].key() == key {
+				return slot, true
+			}
+		}
+		return 0, false
+	}
 	pos, ok := r.keys[key]
 	if !ok || pos < r.base || pos >= r.base+r.n {
 		return 0, false
@@ -195,7 +217,7 @@ func (rp *ringPool) put(r *ring) {
 	for r.n > 0 {
 		r.pop()
 	}
-	r.head, r.base = 0, 0
+	r.head, r.base, r.indexing = 0, 0, false
 	if len(r.keys) > r.limit {
 		r.keys = nil // do not pool a big index
 	} else {

@@ -16,7 +16,7 @@ func TestRingGrowsInOrder(t *testing.T) {
 	next, want := 0, 0
 	// Interleave pushes and pops so that growth happens with the ring wrapped.
 	for r.n < r.limit {
-		r.push(item{kind: kindNotify, msg: next}, false)
+		r.push(item{kind: kindNotify, msg: next})
 		next++
 		if next%3 == 0 {
 			assert.Equal(t, want, r.pop().msg)
@@ -36,8 +36,8 @@ func TestRingGrowsInOrder(t *testing.T) {
 func TestRingSmallLimit(t *testing.T) {
 	rp := &ringPool{limit: 2}
 	r := rp.get()
-	r.push(item{msg: 1}, false)
-	r.push(item{msg: 2}, false)
+	r.push(item{msg: 1})
+	r.push(item{msg: 2})
 	assert.True(t, r.full())
 	assert.Len(t, r.buf, 2)
 }

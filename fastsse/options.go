@@ -92,8 +92,9 @@ const (
 	TransportDense
 )
 
-// OverflowPolicy is what a full queue does with one more message. Each policy
-// is counted in Stats.
+// OverflowPolicy is what a full queue does with one more message (that a
+// keyed frame did not conflate into one pending). Each policy is counted in
+// Stats.
 type OverflowPolicy uint8
 
 const (
@@ -104,9 +105,10 @@ const (
 	// resume with Last-Event-ID. Nothing is lost silently.
 	OverflowClose OverflowPolicy = iota
 	// OverflowDropOldest discards the oldest waiting message to make room; the
-	// sender gets nil.
+	// sender gets nil, and the client a LossEvent that counts it.
 	OverflowDropOldest
-	// OverflowDropNewest discards the new message; the sender gets ErrQueueFull.
+	// OverflowDropNewest discards the new message; the sender gets
+	// ErrQueueFull, and the client a LossEvent that counts it.
 	OverflowDropNewest
 )
 

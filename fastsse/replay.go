@@ -264,7 +264,7 @@ func (rc *replayCursor) gap(dst []byte) []byte {
 func replayTurn(q *ring, it item, dst []byte) (out []byte, events int, again bool) {
 	out, events, again = it.replay.page(dst)
 	if again {
-		q.pushFront(it, false)
+		q.pushFront(it)
 	}
 	return out, events, again
 }

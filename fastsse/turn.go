@@ -118,7 +118,9 @@ func (t *turn[S]) next() (reason error) {
 	q, ending, lost, lim := c.take()
 	t.lost.dropped += lost.dropped
 	t.lost.conflated += lost.conflated
-	t.pace.set(lim, t.core.now())
+	if lim != t.pace.lim {
+		t.pace.set(lim, t.core.now())
+	}
 	if ending != nil {
 		if q != nil {
 			t.core.rings.put(q)
@@ -187,9 +189,7 @@ func (t *turn[S]) next() (reason error) {
 // back, as a push to it from now on will: frames queued before the hold
 // was known were not.
 func (t *turn[S]) conflateHeld(q *ring) {
-	def, lim := t.core.opts.Conflation, &t.pace.lim
-	n := int64(q.conflateAll(func(it *item) bool { return conflateMode(it, def, lim) > ConflateOff }))
-	if n > 0 {
+	if n := int64(q.conflateAll()); n > 0 {
 		t.lost.conflated += n
 		t.conn.countConflated(n)
 	}
@@ -230,7 +230,7 @@ func (t *turn[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr error
 			if t.pace.lim.active() {
 				switch t.pace.admit(it.frame, t.core.now()) {
 				case hold:
-					q.pushFront(it, it.key() != "")
+					q.pushFront(it)
 					return out, false, nil // the rest waits for the pace timer
 				case drop:
 					t.lost.dropped++

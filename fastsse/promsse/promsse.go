@@ -4,7 +4,7 @@
 // (stream lifetimes, ends by reason, drops by policy, slow consumers,
 // replays, publish durations), and a prometheus.Collector that reads
 // Endpoint.Stats at scrape time for the counters fastsse keeps anyway
-// (open and opened streams, events, bytes, heartbeats), so that writing an
+// (open and opened streams, events, bytes, heartbeats, conflation), so that writing an
 // event costs nothing more with it than without. Set it as the endpoint's
 // Options.Observer and its groups' GroupOptions.Observer, call Observe with
 // the endpoint, and register it (the package example serves it):
@@ -23,6 +23,7 @@
 //	lasse_events_written_total              counter    events written (Stats.Events)
 //	lasse_bytes_written_total               counter    bytes written, heartbeats included (Stats.Bytes)
 //	lasse_heartbeats_total                  counter    heartbeats written (Stats.Heartbeats)
+//	lasse_conflated_total                   counter    keyed frames conflated away (Stats.Conflated)
 //	lasse_dropped_total{policy}             counter    messages dropped: drop_oldest, drop_newest
 //	lasse_slow_consumers_total              counter    streams closed as slow consumers
 //	lasse_replay_total{result}              counter    Group.Resume answers: none, hit, gap
@@ -97,7 +98,7 @@ type Collector struct {
 	busLag    prometheus.Histogram // nil without Options.Bus
 	busGaps   prometheus.Counter   // nil without Options.Bus
 
-	open, opened, events, bytes, heartbeats *prometheus.Desc
+	open, opened, events, bytes, heartbeats, conflated *prometheus.Desc
 
 	mu  sync.Mutex
 	eps []*fastsse.Endpoint
@@ -156,6 +157,7 @@ func New(opts *Options) *Collector {
 	c.events = prometheus.NewDesc("lasse_events_written_total", "Events written to streams (initial, sent and published); heartbeats are not events.", nil, cl)
 	c.bytes = prometheus.NewDesc("lasse_bytes_written_total", "Bytes of event stream written, heartbeats included.", nil, cl)
 	c.heartbeats = prometheus.NewDesc("lasse_heartbeats_total", "Heartbeats written.", nil, cl)
+	c.conflated = prometheus.NewDesc("lasse_conflated_total", "Keyed frames conflated away: replaced in a stream's queue by a newer frame of their key.", nil, cl)
 	return c
 }
 
@@ -228,7 +230,7 @@ func (c *Collector) Published(_ int, took time.Duration) {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.open, c.opened, c.events, c.bytes, c.heartbeats} {
+	for _, d := range []*prometheus.Desc{c.open, c.opened, c.events, c.bytes, c.heartbeats, c.conflated} {
 		ch <- d
 	}
 	for _, m := range c.hooked() {
@@ -248,6 +250,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s.Events += st.Events
 		s.Bytes += st.Bytes
 		s.Heartbeats += st.Heartbeats
+		s.Conflated += st.Conflated
 	}
 	c.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.Open))
@@ -255,6 +258,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.Events))
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.Bytes))
 	ch <- prometheus.MustNewConstMetric(c.heartbeats, prometheus.CounterValue, float64(s.Heartbeats))
+	ch <- prometheus.MustNewConstMetric(c.conflated, prometheus.CounterValue, float64(s.Conflated))
 	for _, m := range c.hooked() {
 		m.Collect(ch)
 	}

@@ -224,3 +224,34 @@ func TestHistogramBuckets(t *testing.T) {
 	assert.Contains(t, text, `lasse_stream_ends_total{reason="lifetime"} 1`)
 	assert.Contains(t, text, `lasse_stream_ends_total{reason="stopped"} 0`)
 }
+
+// TestScrapeConflated: a stream that may get a keyed event once an hour
+// gets the first at once; of the next two, the first is conflated away.
+// The scrape counts it.
+func TestScrapeConflated(t *testing.T) {
+	c := promsse.New(nil)
+	g := fastsse.NewGroup(&fastsse.GroupOptions{Observer: c})
+	f := &feed{g: g, conns: make(chan *fastsse.Conn, 1)}
+	ep, err := fastsse.New[struct{}](f, &fastsse.Options{
+		Observer: c, Heartbeat: -1, Limits: fastsse.Limits{KeyInterval: time.Hour},
+	})
+	require.NoError(t, err)
+	c.Observe(ep)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(c))
+	s := serve(t, reg, map[string]*fastsse.Endpoint{"/prices": ep})
+	assert.Zero(t, value(t, s.scrape(t), "lasse_conflated_total", ""))
+
+	st := s.open(t, "/prices", "")
+	conn(t, f)
+	for _, price := range []string{"1", "2", "3"} {
+		_, err := g.Publish(&fastsse.Event{Key: "ACME", Data: price})
+		require.NoError(t, err)
+		if price == "1" {
+			st.event(t)
+		}
+	}
+	s.until(t, "one frame conflated", func(ms map[string]family) bool {
+		return value(t, ms, "lasse_conflated_total", "") == 1
+	})
+}
