@@ -317,10 +317,9 @@ func TestSlowReaderGetsLossSignal(t *testing.T) {
 			client := smallBufferClient()
 			defer client.CloseIdleConnections()
 			r := read(t, s.ctx, s.base+"/stream", client, time.Second)
-			ticks := r.collect(t, 1200*time.Millisecond)
-			require.NotEmpty(t, ticks)
+			ticks := r.collect(t, 1200*time.Millisecond) // maybe none yet, on a busy machine
 			var sum [2]int64
-			deadline := time.After(5 * time.Second)
+			deadline := time.After(10 * time.Second)
 			for sum[0]+sum[1] == 0 {
 				select {
 				case l := <-r.losses:
