@@ -108,6 +108,7 @@ type config struct {
 	heartbeat time.Duration
 	sndbuf    int
 	stall     time.Duration
+	start     int
 	seed      uint64
 }
 
@@ -148,8 +149,8 @@ func (c config) options() (*fastsse.Options, error) {
 		return nil, errors.New("-queue must be at least 1")
 	case c.rate < 0 || c.updates < 0:
 		return nil, errors.New("-rate and -updates must not be negative")
-	case c.sndbuf < 0:
-		return nil, errors.New("-sndbuf must not be negative")
+	case c.sndbuf < 0 || c.start < 0:
+		return nil, errors.New("-sndbuf and -start-after must not be negative")
 	}
 	return o, nil
 }
@@ -169,6 +170,7 @@ func newApp(c config) (*app, error) {
 	}
 	g := fastsse.NewGroup(nil) // no replay: a new stream starts from the snapshot
 	m := newMarket(g, c.symbols, c.seed)
+	m.startAfter = c.start
 	ep, err := fastsse.New[struct{}](streamer{m: m}, opts)
 	if err != nil {
 		return nil, err
@@ -230,6 +232,7 @@ func main() {
 	flag.IntVar(&c.symbols, "symbols", 300, fmt.Sprintf("symbols (1 to %d)", maxSymbols))
 	flag.Float64Var(&c.rate, "rate", 1000, "updates per second, all symbols together (each symbol in turn)")
 	flag.Int64Var(&c.updates, "updates", 0, "stop publishing after this many updates (0: never); the server keeps serving")
+	flag.IntVar(&c.start, "start-after", 0, "start publishing once this many streams are open (0: at once)")
 	flag.StringVar(&c.transport, "transport", "stream", "stream or dense")
 	flag.StringVar(&c.conflate, "conflate", "always", "keyed conflation: off, backpressure or always")
 	flag.StringVar(&c.overflow, "overflow", "close", "what a full queue does: close, drop-oldest or drop-newest")

@@ -362,7 +362,11 @@ func TestBadLimitsAre400(t *testing.T) {
 }
 
 func TestPageAndLast(t *testing.T) {
-	s := startTicker(t, config{symbols: 7, rate: 100, updates: 20})
+	s := startTicker(t, config{symbols: 7, rate: 100, updates: 20, start: 1})
+	time.Sleep(50 * time.Millisecond)
+	assert.Zero(t, getLast(t, s.base).Updates, "-start-after 1: nothing before a stream opens")
+	r := read(t, s.ctx, s.base+"/stream", nil, 0)
+	r.collect(t, 10*time.Millisecond)
 	resp, err := http.Get(s.base + "/")
 	require.NoError(t, err)
 	page, _ := io.ReadAll(resp.Body)
@@ -388,6 +392,7 @@ func TestBadFlags(t *testing.T) {
 		func(c *config) { c.symbols = maxSymbols + 1 },
 		func(c *config) { c.queue = 0 },
 		func(c *config) { c.rate = -1 },
+		func(c *config) { c.start = -1 },
 	} {
 		c := good
 		bad(&c)

@@ -35,7 +35,10 @@ type quote struct {
 type market struct {
 	group *fastsse.Group
 	names []string
-	rng   *rand.Rand // the publisher's only
+	// startAfter is how many streams must be open before the publisher
+	// starts (-start-after); 0: at once.
+	startAfter int
+	rng        *rand.Rand // the publisher's only
 
 	mu      sync.Mutex
 	quotes  []quote
@@ -114,6 +117,13 @@ func (m *market) run(ctx context.Context, rate float64, limit int64) {
 	}()
 	if rate <= 0 {
 		return
+	}
+	for m.group.Len() < m.startAfter {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	t := time.NewTicker(publishTick)
 	defer t.Stop()
