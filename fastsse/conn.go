@@ -18,10 +18,14 @@ type Conn struct {
 	// stream is open (evict, bound) or through its goroutine-safe methods.
 	t transport
 
-	mu      sync.Mutex
-	q       *ring // pending messages; nil while none
-	ending  error // set once: the reason the stream must end (ErrStopped, ErrSlowConsumer)
-	ended   bool  // the stream has ended: no more messages
+	mu     sync.Mutex
+	q      *ring // pending messages; nil while none
+	ending error // set once: the reason the stream must end (ErrStopped, ErrSlowConsumer)
+	ended  bool  // the stream has ended: no more messages
+	// held: the turn holds the queue back for lim, and pushes do not wake
+	// it. Beside q, which every push reads: a push to many members reads
+	// one cache line of each.
+	held    bool
 	reason  error // why it ended, once ended
 	onEnd   []func(*Conn)
 	done    chan struct{}
@@ -34,8 +38,7 @@ type Conn struct {
 	// it has none. Set before register.
 	shut <-chan struct{}
 
-	lim  Limits // what the stream is sent at most (Options.Limits, SetLimits)
-	held bool   // the turn holds the queue back for lim: pushes do not wake
+	lim Limits // what the stream is sent at most (Options.Limits, SetLimits)
 	// lost counts what was dropped or conflated away since the stream's
 	// last LossEvent; the turn takes the counts with the queue.
 	lost      losses
@@ -130,10 +133,12 @@ func (c *Conn) push(it item) error {
 		c.mu.Unlock()
 		return err
 	}
-	it.conflates = c.conflatable(&it)
-	if c.conflateLocked(q, &it) {
-		c.mu.Unlock()
-		return nil // the stream is woken already for what it replaced
+	if it.kind == kindFrame && it.frame.key != "" {
+		it.conflates = c.conflateMode(&it) > ConflateOff
+		if it.conflates && c.conflateLocked(q, &it) {
+			c.mu.Unlock()
+			return nil // the stream is woken already for what it replaced
+		}
 	}
 	if q.full() {
 		switch c.core.opts.Overflow {
@@ -173,8 +178,8 @@ func (c *Conn) push(it item) error {
 }
 
 // conflateLocked replaces q's pending frame of it's key with it, in place,
-// if it's conflation says so now, and reports whether it did. c.mu must be
-// held.
+// if it's conflation says so now, and reports whether it did. it.conflates
+// is set. c.mu must be held.
 func (c *Conn) conflateLocked(q *ring, it *item) bool {
 	key := it.key()
 	if key == "" {
@@ -197,12 +202,6 @@ func (c *Conn) conflateLocked(q *ring, it *item) bool {
 	c.lost.conflated++
 	c.countConflated(1)
 	return true
-}
-
-// conflatable reports whether it is a keyed frame that the stream's queue
-// may conflate. c.mu must be held.
-func (c *Conn) conflatable(it *item) bool {
-	return it.kind == kindFrame && it.frame.key != "" && c.conflateMode(it) > ConflateOff
 }
 
 // conflateMode is how a push of it conflates: as its publisher asked, or

@@ -79,7 +79,9 @@ func (r *ring) push(it item) {
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = it
 	r.n++
-	r.index(it.key(), r.base+r.n-1)
+	if it.conflates {
+		r.index(it.frame.key, r.base+r.n-1)
+	}
 }
 
 // pushFront puts it before the oldest item.
@@ -91,12 +93,13 @@ func (r *ring) pushFront(it item) {
 	r.buf[r.head] = it
 	r.base--
 	r.n++
-	r.index(it.key(), r.base)
+	if it.conflates {
+		r.index(it.frame.key, r.base)
+	}
 }
 
 func (r *ring) index(key string, pos int) {
 	switch {
-	case key == "":
 	case r.indexing:
 		if len(r.keys) >= 2*r.limit+16 {
 			r.reindex() // stale entries of keys long popped; keys need not repeat
