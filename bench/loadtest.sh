@@ -11,6 +11,10 @@
 #   bash bench/loadtest.sh cluster        # 10,000 connections over three feeds, 10 and 100 ev/s,
 #                                  # one instance killed mid-window, against one process at the
 #                                  # same load; the table to stdout and $WORK/cluster.md
+#   bash bench/loadtest.sh slow-smoke     # examples/ticker, 200 connections, 5% slow readers, < 2 min
+#   bash bench/loadtest.sh slow           # examples/ticker, 10,000 connections, 5% reading at 1/20
+#                                  # of the rate: conflation (always; throttled) and none (close,
+#                                  # drop-oldest, drop-newest); the table to stdout and $WORK/slow.md
 #
 # Loopback only. Each server run: start on a free 127.0.0.1 port, wait until it
 # accepts, run sse-bench, SIGTERM it, wait for its exit (SIGKILL after 15 s).
@@ -26,9 +30,9 @@ set -euo pipefail
 
 MODE=${1:-}
 case $MODE in
-smoke | full | cluster-smoke | cluster) ;;
+smoke | full | cluster-smoke | cluster | slow-smoke | slow) ;;
 *)
-	echo "usage: $0 smoke|full|cluster-smoke|cluster" >&2
+	echo "usage: $0 smoke|full|cluster-smoke|cluster|slow-smoke|slow" >&2
 	exit 2
 	;;
 esac
@@ -38,7 +42,19 @@ cd "$ROOT"
 GO=${GO:-go}
 T0=$SECONDS
 
-if [[ $MODE == cluster-smoke ]]; then
+if [[ $MODE == slow-smoke ]]; then
+	SLOW_CONNS=${LOADTEST_SLOW_CONNS:-200}
+	FANOUT_D=${LOADTEST_FANOUT_D:-8s}
+	FANOUT_SETTLE=1s
+	PROCS=1
+	GAP=0.5
+elif [[ $MODE == slow ]]; then
+	SLOW_CONNS=${LOADTEST_SLOW_CONNS:-10000}
+	FANOUT_D=${LOADTEST_FANOUT_D:-20s}
+	FANOUT_SETTLE=2s
+	PROCS=2
+	GAP=2
+elif [[ $MODE == cluster-smoke ]]; then
 	CLUSTER_CONNS=${LOADTEST_CLUSTER_CONNS:-300}
 	RATES=${LOADTEST_RATES-10}
 	FANOUT_D=${LOADTEST_FANOUT_D:-4s}
@@ -117,7 +133,7 @@ cleanup() {
 	for pid in ${CLUSTER_PIDS:-}; do
 		alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
 	done
-	if [[ $rc -ne 0 || ${LOADTEST_KEEP:-} == 1 || $MODE == full || $MODE == cluster ]]; then
+	if [[ $rc -ne 0 || ${LOADTEST_KEEP:-} == 1 || $MODE == full || $MODE == cluster || $MODE == slow ]]; then
 		say "logs and reports kept in $WORK"
 	else
 		rm -rf "$WORK"
@@ -325,6 +341,97 @@ cluster_run() {
 	CLUSTER_PIDS=""
 	sleep "$GAP"
 }
+
+# The slow-reader scenario (issue 11): examples/ticker publishes TICKER_RATE
+# keyed updates a second over TICKER_SYMBOLS symbols, the symbols in turn;
+# sse-bench opens SLOW_CONNS streams, a fraction SLOW_FRACTION of them slow
+# readers that read at 1/SLOW_FACTOR of a fast reader's byte rate. A slow
+# reader can take SLOW_FACTOR times fewer events than it is sent, so
+# throttled it keeps up only when symbols/interval is below that: with 5
+# symbols at 50 updates/s (2.5 events/s for a slow reader), an interval of
+# 5 s (1 event/s) leaves it room. Both sides' socket buffers are small
+# (server -sndbuf, sse-bench -slow-rcvbuf), so that what a slow reader
+# cannot take backs up into the server's queue within seconds rather than
+# into megabytes of kernel buffers (see examples/ticker's README).
+TICKER_SYMBOLS=${LOADTEST_TICKER_SYMBOLS:-5}
+TICKER_RATE=${LOADTEST_TICKER_RATE:-50}
+TICKER_QUEUE=64
+TICKER_SNDBUF=4096
+SLOW_FRACTION=0.05
+SLOW_FACTOR=20
+SLOW_RCVBUF=4096
+THROTTLE=${LOADTEST_THROTTLE:-5s}
+
+# slow_run TAG "TICKER FLAGS" [SSE-BENCH FLAGS...]: one ticker run.
+slow_run() {
+	local tag=$1 tflags=$2 rc=0 port pid load0
+	shift 2
+	port=$(free_port) || { note "$tag: no free port"; return 0; }
+	ports_wait $(((SLOW_CONNS + PROCS - 1) / PROCS + 500))
+	say "$tag"
+	load0=$(loadavg)
+	# shellcheck disable=SC2086 # tflags is a list of flags
+	local srv=("$BIN/ticker" -addr "127.0.0.1:$port" -transport dense -symbols "$TICKER_SYMBOLS" -rate "$TICKER_RATE" -queue "$TICKER_QUEUE" -sndbuf "$TICKER_SNDBUF" -heartbeat "$HB" -drain-spread 1s $tflags)
+	"${srv[@]}" >"$LOGS/$tag.server.log" 2>&1 &
+	pid=$!
+	SERVER_PID=$pid PORT=$port
+	log_cmd "${srv[@]}"
+	wait_accept "$port" "$pid" "$tag" || { stop_server "$tag"; return 0; }
+	local url="http://127.0.0.1:$port/stream"
+	local argv=("$BIN/sse-bench" -url "$url" -c "$SLOW_CONNS" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE" -procs "$PROCS" -keyed
+		-slow-factor "$SLOW_FACTOR" -slow-rcvbuf "$SLOW_RCVBUF" "${@//URL/$url}" -server-pid "$pid" -json "$JSON/$tag.json")
+	log_cmd "${argv[@]}"
+	timeout -k 10 "$BENCH_TIMEOUT" "${argv[@]}" >"$LOGS/$tag.bench.txt" 2>"$LOGS/$tag.bench.err" || rc=$?
+	((rc != 0)) && note "$tag: sse-bench exit status $rc ($(grep -v '^ *[0-9.]*s ' "$LOGS/$tag.bench.err" | tail -n 2 | tr '\n' ' '))"
+	# The server's own counters: what it conflated, dropped and closed.
+	(exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /stats HTTP/1.0\r\n\r\n' >&3 && cat <&3) >"$LOGS/$tag.stats" 2>/dev/null || true
+	echo "$load0 → $(loadavg)" >"$JSON/$tag.load"
+	stop_server "$tag"
+	sleep "$GAP"
+}
+
+# stat FILE NAME: a counter from the ticker's /stats.
+stat() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
+
+if [[ $MODE == slow* ]]; then
+	LOAD_START=$(loadavg)
+	DATE_START=$(date -u '+%Y-%m-%d %H:%M UTC')
+	(cd examples && "$GO" build -o "$BIN/ticker" ./ticker)
+	say "slow readers: $SLOW_CONNS connections, $SLOW_FRACTION slow; load average $LOAD_START"
+	slow_run base "-conflate always"
+	slow_run always "-conflate always" -slow "$SLOW_FRACTION"
+	slow_run always-nostall "-conflate always -stall-timeout -1s" -slow "$SLOW_FRACTION"
+	slow_run throttled "-conflate always" -slow "$SLOW_FRACTION" -slow-url "URL?throttle=$THROTTLE"
+	slow_run off-close "-conflate off -overflow close" -slow "$SLOW_FRACTION"
+	slow_run off-drop-oldest "-conflate off -overflow drop-oldest" -slow "$SLOW_FRACTION"
+	slow_run off-drop-newest "-conflate off -overflow drop-newest" -slow "$SLOW_FRACTION"
+	{
+		echo "| run | conflation | slow readers' stream | open at end (fast / slow) | slow streams ended by the server | fast deliveries/s | fast p50 / p99 ms | fast value age p99 ms | slow deliveries/s | slow p50 / p99 ms | slow value age p50 / p99 / max ms | slow lasse-loss events (dropped / conflated) | server: conflated / dropped / slow consumers | load avg |"
+		echo "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+		for tag in base always always-nostall throttled off-close off-drop-oldest off-drop-newest; do
+			f=$LOGS/$tag.bench.txt st=$LOGS/$tag.stats
+			[[ -s $f ]] || continue
+			case $tag in
+			base) c="always" how="(no slow readers)" ;;
+			always) c="always" how="/stream" ;;
+			always-nostall) c="always, -stall-timeout off" how="/stream" ;;
+			throttled) c="always" how="/stream?throttle=$THROTTLE" ;;
+			off-*) c="off, ${tag#off-}" how="/stream" ;;
+			esac
+			sl() { [[ $tag == base ]] && echo "–" || field "$f" "slow $1"; }
+			echo "| $tag | $c | $how | $(field "$f" 'fast open at end') / $(sl 'open at end') | $(sl 'streams dropped') | $(field "$f" 'fast deliveries/s') | $(field "$f" 'fast latency p50 (ms)') / $(field "$f" 'fast latency p99 (ms)') | $(field "$f" 'fast value age p99 (ms)') | $(sl 'deliveries/s') | $(sl 'latency p50 (ms)') / $(sl 'latency p99 (ms)') | $(sl 'value age p50 (ms)') / $(sl 'value age p99 (ms)') / $(sl 'value age max (ms)') | $(sl 'loss events') ($(sl 'loss dropped') / $(sl 'loss conflated')) | $(stat "$st" conflated) / $(stat "$st" dropped) / $(stat "$st" slow_consumers) | $(cat "$JSON/$tag.load") |"
+		done
+		echo
+		echo "$DATE_START; load average $LOAD_START at the start, $(loadavg) at the end. Commands (PORT: a free loopback port; PID: the server's pid):"
+		echo
+		echo '```sh'
+		awk '!seen[$0]++' "$WORK/commands.txt"
+		echo '```'
+		[[ -s $WORK/notes.txt ]] && { echo; echo "Notes:"; cat "$WORK/notes.txt"; }
+	} >"$WORK/slow.md"
+	cat "$WORK/slow.md"
+	exit 0
+fi
 
 if [[ $MODE == cluster* ]]; then
 	LOAD_START=$(loadavg)

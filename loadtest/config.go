@@ -63,9 +63,17 @@ type Config struct {
 	Timeout     time.Duration `json:"timeout"`      // connect + response header timeout
 	IO          string        `json:"io"`           // IOEpoll or IOGoroutine; "" picks epoll where it exists
 
+	// Slow readers (see readers.go).
+	Slow       float64 `json:"slow"`        // fraction of the connections that are slow readers, 0 to <1
+	SlowFactor float64 `json:"slow_factor"` // a slow reader reads at 1/SlowFactor of a fast one's byte rate
+	SlowURL    string  `json:"slow_url"`    // the slow readers' stream URL(s); "": URL
+	SlowRcvBuf int     `json:"slow_rcvbuf"` // a slow reader's socket receive buffer (SO_RCVBUF); 0: the kernel's
+	Keyed      bool    `json:"keyed"`       // data is "TIME KEY ...": report the age of the value held per key
+
 	// Set by Resolve.
 	target  netip.AddrPort // the first URL's, which picks the source addresses
 	targets []target       // one per URL
+	slow    []target       // one per SlowURL; none: targets
 	sources []netip.Addr
 }
 
@@ -102,6 +110,21 @@ func (c *Config) Defaults() {
 	if c.Procs == 0 {
 		c.Procs = (c.Conns + ConnsPerProc - 1) / ConnsPerProc
 	}
+	if c.SlowFactor == 0 {
+		c.SlowFactor = DefaultSlowFactor
+	}
+}
+
+// DefaultSlowFactor is how many times slower than a fast reader a slow one
+// reads.
+const DefaultSlowFactor = 20
+
+// slowTargets are the slow readers' URLs.
+func (c *Config) slowTargets() []target {
+	if len(c.slow) > 0 {
+		return c.slow
+	}
+	return c.targets
 }
 
 // Validate checks the fields, not the target (see Resolve).
@@ -127,6 +150,14 @@ func (c *Config) Validate() error {
 		return errors.New("-io epoll is Linux only")
 	case c.Timeout <= 0 || c.Settle < 0 || c.ChurnHold <= 0:
 		return errors.New("-timeout, -settle and -churn-hold must be positive")
+	case c.Slow < 0 || c.Slow >= 1:
+		return errors.New("-slow must be at least 0 and less than 1")
+	case c.SlowFactor < 1:
+		return errors.New("-slow-factor must be at least 1")
+	case c.SlowRcvBuf < 0:
+		return errors.New("-slow-rcvbuf must not be negative")
+	case c.Slow > 0 && c.Mode != ModeFanout:
+		return errors.New("-slow needs -mode fanout")
 	}
 	per := (c.Conns + c.Procs - 1) / c.Procs
 	if lim := openFileLimit(); lim > 0 && per+200 > lim {
@@ -157,6 +188,16 @@ func (c *Config) Resolve(ctx context.Context) error {
 		c.targets = append(c.targets, t)
 	}
 	c.target = c.targets[0].addr
+	c.slow = c.slow[:0]
+	if c.SlowURL != "" {
+		for _, s := range strings.Split(c.SlowURL, ",") {
+			t, err := c.resolveOne(ctx, strings.TrimSpace(s))
+			if err != nil {
+				return err
+			}
+			c.slow = append(c.slow, t)
+		}
+	}
 	return nil
 }
 

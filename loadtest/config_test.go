@@ -83,6 +83,7 @@ func TestValidate(t *testing.T) {
 	assert.Equal(t, ModeFanout, c.Mode)
 	assert.Equal(t, DefaultDuration, c.Duration)
 	assert.Equal(t, 1, c.Procs)
+	assert.EqualValues(t, DefaultSlowFactor, c.SlowFactor)
 
 	c = Config{URL: "x", Conns: 40000}
 	c.Defaults()
@@ -103,6 +104,11 @@ func TestValidate(t *testing.T) {
 		"churn hold":   func(c *Config) { c.ChurnHold = -1 },
 		"settle":       func(c *Config) { c.Settle = -1 },
 		"zero procs??": func(c *Config) { c.Procs = -1 },
+		"slow < 0":     func(c *Config) { c.Slow = -0.1 },
+		"all slow":     func(c *Config) { c.Slow = 1 },
+		"slow factor":  func(c *Config) { c.SlowFactor = 0.5 },
+		"slow rcvbuf":  func(c *Config) { c.SlowRcvBuf = -1 },
+		"slow churn":   func(c *Config) { c.Slow, c.Mode = 0.1, ModeChurn },
 	} {
 		c := ok()
 		mut(&c)

@@ -31,6 +31,7 @@ type shard struct {
 	mu      sync.Mutex // goroutine mode only
 	locked  bool
 	lat     *hdr.Histogram
+	age     *hdr.Histogram // Keyed: ages of the values held, µs
 	events  atomic.Int64
 	wEvents atomic.Int64 // events received in the measuring window
 	bytes   atomic.Int64
@@ -38,7 +39,9 @@ type shard struct {
 	gaps    atomic.Int64
 	dups    atomic.Int64
 	maxLat  atomic.Int64 // largest latency (µs) since the last progress report
-	_       [64]byte     // keep shards off each other's cache lines
+
+	lossEvents, lossDropped, lossConflated atomic.Int64 // fastsse's loss signals and their counts
+	_                                      [64]byte     // keep shards off each other's cache lines
 }
 
 // record notes a delivery latency: always in maxLat (for the progress
@@ -95,10 +98,20 @@ type conn struct {
 	tries    int    // consecutive failed connects
 	everOpen bool
 	tried    bool // the first attempt has completed
+
+	slow   bool           // a slow reader (Config.Slow)
+	drops  int64          // streams it lost
+	keyIdx map[string]int // Keyed: index into held by key
+	held   []int64        // Keyed: time of the value held, per key
+	agedAt int64          // Keyed: when its ages were last sampled
 }
 
 // OnEvent implements EventHandler.
 func (c *conn) OnEvent(ev *Event) {
+	if string(ev.Type) == lasseLoss {
+		c.onLoss(ev.Data) // a signal, not a delivery
+		return
+	}
 	s := c.s
 	c.events++
 	c.session++
@@ -109,6 +122,9 @@ func (c *conn) OnEvent(ev *Event) {
 	}
 	if ts, ok := leadingInt(ev.Data); ok {
 		s.record((c.now-ts)/1000, measuring)
+		if c.r.cfg.Keyed {
+			c.keyedValue(ev.Data, ts)
+		}
 	}
 	if !ev.IDSet {
 		return
@@ -152,6 +168,9 @@ func splitID(id []byte) (epoch, seq []byte) {
 // feed parses a piece of the body received at now.
 func (c *conn) feed(b []byte, now int64) error {
 	c.now = now
+	if c.r.cfg.Keyed {
+		c.sampleAges(now)
+	}
 	c.s.bytes.Add(int64(len(b)))
 	if c.r.phase.Load() == phaseMeasure {
 		c.s.wBytes.Add(int64(len(b)))

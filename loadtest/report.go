@@ -73,6 +73,8 @@ type partial struct {
 	OpenAtRSS     int64            `json:"open_at_rss"` // streams open when RSSOpen was read
 	Latency       []byte           `json:"latency"`     // HdrHistogram V2 compressed, µs
 	Connect       []byte           `json:"connect"`
+	Fast          *groupPartial    `json:"fast,omitempty"` // with Slow or Keyed
+	Slow          *groupPartial    `json:"slow,omitempty"` // with Slow
 }
 
 // Percentiles of a latency distribution, in milliseconds.
@@ -152,7 +154,16 @@ type Result struct {
 	ServerRSSPerConn float64 `json:"server_rss_per_conn_bytes"`
 	ServerCPUCores   float64 `json:"server_cpu_cores"`
 
+	// Readers reports fast and slow readers apart (with -slow or -keyed).
+	Readers *Readers `json:"readers,omitempty"`
+
 	Warnings []string `json:"warnings"`
+}
+
+// Readers are the figures of the fast and the slow readers (Config.Slow).
+type Readers struct {
+	Fast *ReaderGroup `json:"fast"`
+	Slow *ReaderGroup `json:"slow,omitempty"`
 }
 
 // merge sums the workers' partials into r.
@@ -161,7 +172,14 @@ func (r *Result) merge(ps []*partial) error {
 	var openAtRSS int64
 	r.FailedBy, r.DroppedBy = map[string]int64{}, map[string]int64{}
 	r.ConnEventsMin = -1
+	var fast, slow []*groupPartial
 	for _, p := range ps {
+		if p.Fast != nil {
+			fast = append(fast, p.Fast)
+		}
+		if p.Slow != nil {
+			slow = append(slow, p.Slow)
+		}
 		r.Opened += p.Opened
 		r.Failed += p.Failed
 		r.Dropped += p.Dropped
@@ -215,6 +233,17 @@ func (r *Result) merge(ps []*partial) error {
 		r.ClientRSSPerConn = 0
 	}
 	r.ClientCPUS = round3(r.ClientCPUS)
+	if len(fast) > 0 {
+		f, err := mergeGroups(fast)
+		if err != nil {
+			return fmt.Errorf("histogram from worker: %w", err)
+		}
+		s, err := mergeGroups(slow)
+		if err != nil {
+			return fmt.Errorf("histogram from worker: %w", err)
+		}
+		r.Readers = &Readers{Fast: f, Slow: s}
+	}
 	return nil
 }
 
@@ -286,6 +315,10 @@ func (r *Result) rows() []row {
 			row{"server rss per conn (bytes)", "server_rss_per_conn_bytes", r.ServerRSSPerConn},
 			row{"server cpu (cores)", "server_cpu_cores", r.ServerCPUCores},
 		)
+	}
+	if r.Readers != nil {
+		rows = groupRows(rows, "fast", r.Readers.Fast)
+		rows = groupRows(rows, "slow", r.Readers.Slow)
 	}
 	return rows
 }

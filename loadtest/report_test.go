@@ -83,6 +83,18 @@ func TestTable(t *testing.T) {
 // The table and the JSON file hold the same figures, row by row.
 func TestTableMatchesJSON(t *testing.T) {
 	r := sampleResult(t)
+	t.Run("plain", func(t *testing.T) { tableMatchesJSON(t, r) })
+	withReaders := *r
+	withReaders.Readers = &Readers{
+		Fast: &ReaderGroup{Conns: 95, OpenAtEnd: 95, NeverDropped: 95, DeliveriesPerS: 4750, BytesPerS: 2e5,
+			LatencyMS: Percentiles{Count: 9, P50: 2, P99: 9, Max: 10}, AgeMS: Percentiles{Count: 5, P50: 50, P99: 99, Max: 100}, LossEvents: 3, LossConflated: 7},
+		Slow: &ReaderGroup{Conns: 5, Dropped: 5, DeliveriesPerS: 12.5, BytesPerS: 500, LatencyMS: Percentiles{Count: 4, P50: 900, P99: 2000, Max: 2100},
+			AgeMS: Percentiles{Count: 2, P50: 5000, P99: 7000, Max: 7100}, LossEvents: 2, LossDropped: 1, LossConflated: 40, SlowPace: 93.2},
+	}
+	t.Run("readers", func(t *testing.T) { tableMatchesJSON(t, &withReaders) })
+}
+
+func tableMatchesJSON(t *testing.T, r *Result) {
 	path := filepath.Join(t.TempDir(), "r.json")
 	require.NoError(t, r.WriteJSON(path))
 	raw, err := os.ReadFile(path)

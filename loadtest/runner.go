@@ -36,10 +36,16 @@ type runner struct {
 	// dialShard records what arrives with a response header: dialers parse
 	// it, and must not touch a poller's histogram.
 	dialShard *shard
-	all       []*shard // shards and dialShard
-	polls     []*poller
-	dial      []net.Dialer // one per source address
-	reqs      [][]byte     // per URL: the request up to the Last-Event-ID header
+	// slowShards and slowDialShard are the same for the slow readers
+	// (Config.Slow), which read on goroutines of their own.
+	slowShards    []*shard
+	slowDialShard *shard
+	all           []*shard // every shard
+	polls         []*poller
+	dial          []net.Dialer // one per source address
+	slowDial      []net.Dialer // the same for slow readers, with SlowRcvBuf
+	reqs          [][]byte     // per URL: the request up to the Last-Event-ID header
+	slowReqs      [][]byte     // the same for the slow readers' URLs
 
 	phase  atomic.Int32
 	ctx    context.Context
@@ -61,6 +67,8 @@ type runner struct {
 	opened, failed, dropped atomic.Int64
 	reconnects, open, tried atomic.Int64
 	sessions, noEvent       atomic.Int64
+	slowOpen                atomic.Int64  // slow readers' streams open
+	slowRate                atomic.Uint64 // slow readers' pace, bytes/s (float64 bits); 0: not measured yet
 
 	start     time.Time
 	measureAt time.Time
@@ -82,10 +90,17 @@ func newRunner(cfg *Config, sources []net.Dialer) (*runner, error) {
 		slots:     make([]atomic.Pointer[conn], cfg.Conns),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	for _, t := range cfg.targets {
+	r.slowDial = slowDialers(sources, cfg.SlowRcvBuf)
+	request := func(t target) []byte {
 		var req bytes.Buffer
 		fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sse-bench\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n", t.path, t.host)
-		r.reqs = append(r.reqs, req.Bytes())
+		return req.Bytes()
+	}
+	for _, t := range cfg.targets {
+		r.reqs = append(r.reqs, request(t))
+	}
+	for _, t := range cfg.slowTargets() {
+		r.slowReqs = append(r.slowReqs, request(t))
 	}
 
 	nshards := 4 * runtime.GOMAXPROCS(0)
@@ -93,7 +108,7 @@ func newRunner(cfg *Config, sources []net.Dialer) (*runner, error) {
 		nshards = runtime.GOMAXPROCS(0)
 	}
 	for range nshards {
-		r.shards = append(r.shards, &shard{lat: newHist(), locked: cfg.IO != IOEpoll})
+		r.shards = append(r.shards, &shard{lat: newHist(), age: newHist(), locked: cfg.IO != IOEpoll})
 	}
 	if cfg.IO == IOEpoll {
 		for i, s := range r.shards {
@@ -105,11 +120,23 @@ func newRunner(cfg *Config, sources []net.Dialer) (*runner, error) {
 			r.polls = append(r.polls, p)
 		}
 	}
-	r.dialShard = &shard{lat: newHist(), locked: true}
+	r.dialShard = &shard{lat: newHist(), age: newHist(), locked: true}
 	r.all = append(append([]*shard(nil), r.shards...), r.dialShard)
+	if cfg.Slow > 0 {
+		for range runtime.GOMAXPROCS(0) {
+			r.slowShards = append(r.slowShards, &shard{lat: newHist(), age: newHist(), locked: true})
+		}
+		r.slowDialShard = &shard{lat: newHist(), age: newHist(), locked: true}
+		r.all = append(append(r.all, r.slowShards...), r.slowDialShard)
+	}
 	r.conns = make([]*conn, cfg.Conns)
 	for i := range r.conns {
-		r.conns[i] = &conn{r: r, s: r.shards[i%nshards], idx: int32(i), src: int32(i % len(sources)), tgt: int32(i % len(cfg.targets)), fd: -1}
+		c := &conn{r: r, s: r.shards[i%nshards], idx: int32(i), src: int32(i % len(sources)), tgt: int32(i % len(cfg.targets)), fd: -1}
+		if isSlow(i, cfg.Slow) {
+			c.slow, c.s = true, r.slowShards[i%len(r.slowShards)]
+			c.tgt = int32(i % len(r.slowReqs))
+		}
+		r.conns[i] = c
 	}
 	return r, nil
 }
@@ -127,6 +154,10 @@ func (r *runner) run() {
 	r.wg.Add(dialers + 1)
 	for range dialers {
 		go r.dialer()
+	}
+	if r.cfg.Slow > 0 {
+		r.wg.Add(1)
+		go r.calibrate()
 	}
 	if r.cfg.Mode == ModeChurn {
 		for _, c := range r.conns {
@@ -197,14 +228,18 @@ func (r *runner) connect(c *conn, buf []byte) {
 		return
 	}
 	start := time.Now()
-	nc, err := r.dial[c.src].DialContext(r.ctx, "tcp", r.cfg.targets[c.tgt].addr.String())
+	targets, reqs, dial := r.cfg.targets, r.reqs, r.dial
+	if c.slow {
+		targets, reqs, dial = r.cfg.slowTargets(), r.slowReqs, r.slowDial
+	}
+	nc, err := dial[c.src].DialContext(r.ctx, "tcp", targets[c.tgt].addr.String())
 	if err != nil {
 		r.ended(c, causeOf(err), false)
 		return
 	}
 	stop := context.AfterFunc(r.ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	_ = nc.SetDeadline(start.Add(r.cfg.Timeout))
-	req := append(buf[:0], r.reqs[c.tgt]...)
+	req := append(buf[:0], reqs[c.tgt]...)
 	if len(c.lastID) > 0 && r.cfg.Mode != ModeChurn {
 		req = append(append(append(req, "Last-Event-ID: "...), c.lastID...), "\r\n"...)
 	}
@@ -262,6 +297,9 @@ func (r *runner) connect(c *conn, buf []byte) {
 	c.everOpen = true
 	r.opened.Add(1)
 	r.open.Add(1)
+	if c.slow {
+		r.slowOpen.Add(1)
+	}
 	c.body.Reset(resp.framing, resp.length)
 	if r.cfg.Mode != ModeChurn {
 		// The buffer outlives the connection, as an EventSource's does: a
@@ -270,6 +308,9 @@ func (r *runner) connect(c *conn, buf []byte) {
 	}
 	home := c.s
 	c.s = r.dialShard
+	if c.slow {
+		c.s = r.slowDialShard
+	}
 	err = c.feed(buf[end:n], now.UnixNano())
 	c.s = home
 	if err != nil {
@@ -280,6 +321,13 @@ func (r *runner) connect(c *conn, buf []byte) {
 	if r.cfg.Mode == ModeChurn && c.session > 0 {
 		_ = nc.Close()
 		r.ended(c, "", true)
+		return
+	}
+	if c.slow {
+		c.nc = nc
+		r.slots[c.idx].Store(c)
+		r.readWG.Add(1)
+		go r.readSlow(c, nc)
 		return
 	}
 	if r.cfg.IO == IOEpoll {
@@ -333,6 +381,12 @@ func (r *runner) ended(c *conn, cause string, open bool) {
 	churn := r.cfg.Mode == ModeChurn
 	if open {
 		r.open.Add(-1)
+		if c.slow {
+			r.slowOpen.Add(-1)
+		}
+		if cause != "" && (!r.stopping() || serverEnded(cause)) {
+			c.drops++
+		}
 		c.endSession(churn)
 	}
 	if r.stopping() {
@@ -361,7 +415,11 @@ func (r *runner) ended(c *conn, cause string, open bool) {
 	if cause != "" {
 		// A stream that dropped, or a connect that failed, goes on at the
 		// next URL: an instance that died is not waited for.
-		c.tgt = (c.tgt + 1) % int32(len(r.cfg.targets))
+		n := len(r.cfg.targets)
+		if c.slow {
+			n = len(r.cfg.slowTargets())
+		}
+		c.tgt = (c.tgt + 1) % int32(n)
 	}
 	if churn {
 		r.idleQ <- c // never blocks: it holds every conn at most once
@@ -428,7 +486,18 @@ func (r *runner) stop() *partial {
 	r.timeWG.Wait()
 	r.wg.Wait()
 	r.pollWG.Wait()
+	if r.cfg.Slow > 0 {
+		// Slow readers now read without pause: what they still held
+		// unread may be the end of a stream the server closed.
+		time.Sleep(slowReadOut)
+	}
 	openAtEnd := r.open.Load()
+	var openSlow int64
+	for i := range r.slots {
+		if c := r.slots[i].Load(); c != nil && c.slow {
+			openSlow++
+		}
+	}
 	for i := range r.slots {
 		if c := r.slots[i].Load(); c != nil {
 			if c.nc != nil {
@@ -446,6 +515,18 @@ func (r *runner) stop() *partial {
 	r.closePollers()
 	p := r.summary(openAtEnd)
 	p.WindowS = window
+	if r.cfg.Slow > 0 || r.cfg.Keyed {
+		p.Fast = r.groupSummary(false, r.fastShards(), openAtEnd-openSlow)
+		if r.cfg.Slow > 0 {
+			p.Slow = r.groupSummary(true, append(r.slowShards[:len(r.slowShards):len(r.slowShards)], r.slowDialShard), openSlow)
+		}
+		for _, g := range []*groupPartial{p.Fast, p.Slow} {
+			if g != nil && window > 0 {
+				g.DeliveriesPerS = float64(g.WindowEvents) / window
+				g.BytesPerS = float64(g.WindowBytes) / window
+			}
+		}
+	}
 	return p
 }
 

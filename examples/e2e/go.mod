@@ -47,6 +47,7 @@ tool (
 	github.com/lasse-go/lasse/examples/feed
 	github.com/lasse-go/lasse/examples/news
 	github.com/lasse-go/lasse/examples/pingpong
+	github.com/lasse-go/lasse/examples/ticker
 	github.com/lasse-go/lasse/loadtest/sse-bench
 )
 

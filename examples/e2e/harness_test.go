@@ -50,7 +50,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin = dir
-	for _, name := range []string{"pingpong", "news"} {
+	for _, name := range []string{"pingpong", "news", "ticker"} {
 		// Run from this module's directory so that its replace directive
 		// builds the examples from this checkout.
 		args := []string{"build", "-o", filepath.Join(dir, name)}
