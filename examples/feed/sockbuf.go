@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"log"
+	"net"
+	"time"
+)
+
+// sockBufListener sets the kernel's send and receive buffer sizes of every
+// connection it accepts (SO_SNDBUF and SO_RCVBUF, which Linux doubles for
+// its bookkeeping), for the many idle streams of one machine: a socket
+// whose buffers are set is no longer auto-tuned, so neither direction can
+// grow to the system's tcp_rmem or tcp_wmem maximum, and the settings stay
+// per socket, not system-wide (Pushpin's million-connection recipe reaches
+// the same through tcp_rmem and tcp_wmem). The connection is returned as
+// accepted, still a *net.TCPConn, so that the dense transport can take over
+// its file descriptor.
+type sockBufListener struct {
+	net.Listener
+	size int
+}
+
+// Accept accepts a connection and sets its buffers; a connection whose
+// buffers cannot be set is still served, with a log line at most once a
+// second.
+func (l *sockBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := errors.Join(tc.SetReadBuffer(l.size), tc.SetWriteBuffer(l.size)); err != nil {
+			logEvery(time.Second, "sockbuf: %v", err)
+		}
+	}
+	return c, nil
+}
+
+var lastLog time.Time
+
+// logEvery logs at most once per d (Accept runs on one goroutine).
+func logEvery(d time.Duration, format string, a ...any) {
+	if time.Since(lastLog) >= d {
+		lastLog = time.Now()
+		log.Printf(format, a...)
+	}
+}
+
+// withSockBuf wraps ln when size is positive.
+func withSockBuf(ln net.Listener, size int) net.Listener {
+	if size <= 0 {
+		return ln
+	}
+	return &sockBufListener{Listener: ln, size: size}
+}
