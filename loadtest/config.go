@@ -62,6 +62,7 @@ type Config struct {
 	Settle      time.Duration `json:"settle"`       // wait after connecting before measuring
 	Timeout     time.Duration `json:"timeout"`      // connect + response header timeout
 	IO          string        `json:"io"`           // IOEpoll or IOGoroutine; "" picks epoll where it exists
+	SockBuf     int           `json:"sockbuf"`      // SO_RCVBUF and SO_SNDBUF of every connection, set before connect; 0: the kernel's
 
 	// Set by Resolve.
 	target  netip.AddrPort // the first URL's, which picks the source addresses
@@ -127,6 +128,8 @@ func (c *Config) Validate() error {
 		return errors.New("-io epoll is Linux only")
 	case c.Timeout <= 0 || c.Settle < 0 || c.ChurnHold <= 0:
 		return errors.New("-timeout, -settle and -churn-hold must be positive")
+	case c.SockBuf < 0:
+		return errors.New("-sockbuf must not be negative")
 	}
 	per := (c.Conns + c.Procs - 1) / c.Procs
 	if lim := openFileLimit(); lim > 0 && per+200 > lim {

@@ -103,6 +103,7 @@ func TestValidate(t *testing.T) {
 		"churn hold":   func(c *Config) { c.ChurnHold = -1 },
 		"settle":       func(c *Config) { c.Settle = -1 },
 		"zero procs??": func(c *Config) { c.Procs = -1 },
+		"sockbuf":      func(c *Config) { c.SockBuf = -1 },
 	} {
 		c := ok()
 		mut(&c)

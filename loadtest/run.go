@@ -58,11 +58,11 @@ func (s *workerSpec) start(ctx context.Context) (*runner, error) {
 		return nil, err
 	}
 	cfg.sources = sourceAddrs(cfg.target.Addr(), s.SourceFirst, s.SourceCount)
-	ds := []net.Dialer{{Timeout: cfg.Timeout, KeepAlive: -1}}
+	ds := []net.Dialer{cfg.dialer(nil)}
 	if len(cfg.sources) > 0 {
 		ds = ds[:0]
 		for _, a := range cfg.sources {
-			ds = append(ds, net.Dialer{Timeout: cfg.Timeout, KeepAlive: -1, LocalAddr: srcAddr(a)})
+			ds = append(ds, cfg.dialer(srcAddr(a)))
 		}
 	}
 	r, err := newRunner(&cfg, ds)
