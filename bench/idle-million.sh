@@ -11,10 +11,12 @@
 # Settings (environment): IDLE_N (streams; 250000), IDLE_PROCS (server
 # processes; N / 18,000 + 1, at least 2), IDLE_CLIENTS (sse-bench worker
 # processes; N / 18,000 rounded up), IDLE_SOCKBUF
-# (bytes, both ends; 4096), IDLE_HB (heartbeat; 15s), IDLE_RAMP (connects/s
+# (bytes, both ends; 4096), IDLE_KEEPALIVE (the feed's -tcp-keepalive;
+# false), IDLE_HB (heartbeat; 15s), IDLE_RAMP (connects/s
 # asked for; 2500), IDLE_D (the idle window; 60s), IDLE_MIN_FREE_MB
 # (MemAvailable floor; 3072), IDLE_PPROF=1 (serve pprof; take one child's
-# heap profile mid-window). The logs and the summary stay in a temporary
+# heap profile mid-window), IDLE_CLIENT_GOMAXPROCS (GOMAXPROCS of sse-bench
+# and its workers, which inherit it; empty: Go's default, one per core). The logs and the summary stay in a temporary
 # directory (printed at the end).
 #
 # One process may open 20,000 files here, so each server process holds at
@@ -36,10 +38,12 @@ PER=18000
 PROCS=${IDLE_PROCS:-$((N / PER + 1 > 2 ? N / PER + 1 : 2))}
 CLIENTS=${IDLE_CLIENTS:-$(((N + PER - 1) / PER))}
 SOCKBUF=${IDLE_SOCKBUF:-4096}
+KEEPALIVE=${IDLE_KEEPALIVE:-false} # the feed's -tcp-keepalive
 HB=${IDLE_HB:-15s}
 RAMP=${IDLE_RAMP:-2500}
 D=${IDLE_D:-60s}
-PPROF=${IDLE_PPROF:-} # 1: serve pprof, and take one child's heap profile mid-window
+PPROF=${IDLE_PPROF:-}
+CLIENT_GOMAXPROCS=${IDLE_CLIENT_GOMAXPROCS:-} # GOMAXPROCS of sse-bench and its workers; empty: Go's default # 1: serve pprof, and take one child's heap profile mid-window
 SETTLE=10s
 MIN_FREE_MB=${IDLE_MIN_FREE_MB:-3072}
 
@@ -138,6 +142,15 @@ snapshot() {
 	cat /proc/net/sockstat >"$WORK/$1.sockstat"
 	grep -E '^(MemAvailable|Slab|SReclaimable|SUnreclaim|KernelStack|PageTables):' /proc/meminfo >"$WORK/$1.meminfo"
 	[[ -r /proc/slabinfo ]] && cat /proc/slabinfo >"$WORK/$1.slabinfo" 2>/dev/null || true
+	# The kernel's TCP counters and the loopback backlog's drops.
+	cat /proc/net/netstat /proc/net/snmp >"$WORK/$1.netstat" 2>/dev/null || true
+	local d=0 a b rest
+	while read -r a b rest; do d=$((d + 16#$b)); done </proc/net/softnet_stat
+	echo "softnet_dropped $d" >>"$WORK/$1.txt"
+}
+# tcpctr NAME FIELD: a counter of /proc/net/netstat or snmp in snapshot NAME.
+tcpctr() {
+	awk -v f="$2" '$1 ~ /:$/ { if (!(($1) in hdr)) { hdr[$1] = 1; split($0, names); next } for (i = 2; i <= NF; i++) if (names[i] == f) { print $i; exit } delete hdr[$1] }' "$WORK/$1.netstat" 2>/dev/null
 }
 # get NAME KEY: the value after KEY in $WORK/NAME.txt (empty when absent).
 get() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$WORK/$1.txt" 2>/dev/null || true; }
@@ -165,7 +178,7 @@ say "N=$N: $PROCS server processes, $CLIENTS client workers (source addresses 12
 
 # The server.
 "$WORK/feed" -prefork "$PROCS" -transport dense -addr "127.0.0.1:$PORT" -rate 0 -heartbeat "$HB" \
-	-sockbuf "$SOCKBUF" -drain-spread 2s ${PPROF:+-pprof} >"$WORK/server.log" 2>&1 &
+	-sockbuf "$SOCKBUF" -tcp-keepalive="$KEEPALIVE" -drain-spread 2s ${PPROF:+-pprof} >"$WORK/server.log" 2>&1 &
 MASTER=$!
 for _ in $(seq 1 300); do
 	(($(ss -Hltn "sport = :$PORT" | wc -l) >= PROCS)) && break
@@ -184,9 +197,9 @@ say "server: master $MASTER and ${#KIDS[@]} children listen on 127.0.0.1:$PORT; 
 BENCH_ARGV=("$WORK/sse-bench" -url "http://127.0.0.1:$PORT/feed" -c "$N" -procs "$CLIENTS" -mode idle
 	-ramp "$RAMP" -settle "$SETTLE" -d "$D" -sockbuf "$SOCKBUF" -timeout 30s
 	-server-pid "$(paste -sd, "$WORK/children")" -json "$WORK/bench.json")
-echo "${BENCH_ARGV[*]}" | sed "s|$WORK/||g; s|:$PORT/|:PORT/|; s|-server-pid [0-9,]*|-server-pid PIDS|" >"$WORK/commands.txt"
+echo "${CLIENT_GOMAXPROCS:+GOMAXPROCS=$CLIENT_GOMAXPROCS }${BENCH_ARGV[*]}" | sed "s|$WORK/||g; s|:$PORT/|:PORT/|; s|-server-pid [0-9,]*|-server-pid PIDS|" >"$WORK/commands.txt"
 LIMIT=$((N / RAMP + 30 + 10 + ${D%s} + 120))
-timeout -k 15 "$LIMIT" "${BENCH_ARGV[@]}" >"$WORK/bench.txt" 2>"$WORK/bench.err" &
+env ${CLIENT_GOMAXPROCS:+GOMAXPROCS=$CLIENT_GOMAXPROCS} timeout -k 15 "$LIMIT" "${BENCH_ARGV[@]}" >"$WORK/bench.txt" 2>"$WORK/bench.err" &
 BENCH=$!
 
 # The watchdog: stop the run when memory runs short.
@@ -229,9 +242,8 @@ if alive "$BENCH"; then
 		curl -s -m 20 -o "$WORK/heap.pb.gz" "http://127.0.0.1:$PORT/debug/pprof/heap?gc=1" || true
 	fi
 	echo "anon_kb $(sum_status RssAnon "${KIDS[@]}") rss_kb $(sum_status VmRSS "${KIDS[@]}") master_anon_kb $(sum_status RssAnon "$MASTER") master_rss_kb $(sum_status VmRSS "$MASTER") cpu_cores $(awk -v c="$((c1 - c0))" -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", c / hz / (b - a) }') master_cpu_ticks $((m1 - m0)) streams $((($(tcp_inuse) - $(get before tcp_inuse)) / 2))" >"$WORK/server1.txt"
-	clients=($(descendants "$BENCH"))
-	# ... less timeout and sse-bench itself: the workers.
-	clients=("${clients[@]:1}")
+	# The workers: the processes running sse-bench -worker.
+	clients=($(pgrep -f "^$WORK/sse-bench -worker" || true))
 	echo "client_anon_kb $(sum_status RssAnon "${clients[@]}") client_rss_kb $(sum_status VmRSS "${clients[@]}") client_procs ${#clients[@]}" >>"$WORK/server1.txt"
 	say "open: $(cat "$WORK/server1.txt" | tr '\n' ' ')"
 fi
@@ -291,6 +303,10 @@ snapshot after
 		}' "$WORK/samples.txt"
 		awk 'NR == 1 || $3 < m { m = $3 } END { printf "lowest MemAvailable during the run: %d MB\n", m }' "$WORK/samples.txt"
 	fi
+	for f in TCPAbortOnTimeout TCPKeepAlive EstabResets TCPSynRetrans; do
+		printf '%s during the run: %s\n' "$f" "$(($(tcpctr after "$f" || echo 0) - $(tcpctr before "$f" || echo 0)))"
+	done
+	echo "loopback backlog drops (softnet_stat) during the run: $(($(get after softnet_dropped) - $(get before softnet_dropped)))"
 	echo "load average at the end: $(get after uptime)"
 } >"$WORK/summary.md"
 cat "$WORK/summary.md"

@@ -170,6 +170,7 @@ func main() {
 	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
 	pprof := flag.Bool("pprof", false, "serve net/http/pprof's profiles under /debug/pprof/")
+	keepAlive := flag.Bool("tcp-keepalive", true, "TCP keep-alive on accepted connections (Go's default: a probe after 15 s of silence); the streams' heartbeats do the same job")
 	sockBuf := flag.Int("sockbuf", 0, "set each accepted connection's kernel send and receive buffers to this many bytes (SO_SNDBUF, SO_RCVBUF), for many idle streams; 0: the kernel's defaults")
 	flag.Parse()
 
@@ -240,7 +241,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve.RunListener(ctx, withSockBuf(ln, *sockBuf), h, o); err != nil {
+	if err := serve.RunListener(ctx, withSockBuf(ln, *sockBuf, *keepAlive), h, o); err != nil {
 		a.feed.Close()
 		cc.Close()
 		log.Fatal(err)

@@ -24,12 +24,12 @@ func sockOpt(t *testing.T, c net.Conn, opt int) int {
 
 // TestSockBufListener: an accepted connection has the buffers asked for
 // (Linux reports twice the size set) and is still a *net.TCPConn; without
-// a size the listener is left as it is.
+// a size and with keep-alive the listener is left as it is.
 func TestSockBufListener(t *testing.T) {
 	raw, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	assert.Same(t, raw, withSockBuf(raw, 0))
-	ln := withSockBuf(raw, 4096)
+	assert.Same(t, raw, withSockBuf(raw, 0, true))
+	ln := withSockBuf(raw, 4096, false)
 	defer ln.Close()
 	client, err := net.Dial("tcp4", ln.Addr().String())
 	require.NoError(t, err)
@@ -41,4 +41,5 @@ func TestSockBufListener(t *testing.T) {
 	assert.Equal(t, 8192, sockOpt(t, c, syscall.SO_RCVBUF))
 	assert.Equal(t, 8192, sockOpt(t, c, syscall.SO_SNDBUF))
 	assert.Greater(t, sockOpt(t, client, syscall.SO_RCVBUF), 8192, "the client's are the kernel's defaults")
+	assert.Zero(t, sockOpt(t, c, syscall.SO_KEEPALIVE), "keep-alive off")
 }
