@@ -5,7 +5,7 @@
 # net/http), with the same settings for each.
 #
 #   bash bench/loadtest.sh smoke   # make loadtest-smoke: 200 connections, < 1 min, table to stdout
-#   bash bench/loadtest.sh full    # make loadtest: 10k/19k idle, 10k fan-out at 1/10/100 ev/s,
+#   bash bench/loadtest.sh full    # make loadtest: 10k/19k idle, fan-out to 1,000 and to 10,000 at 1/10/100 ev/s,
 #                                  # tables into bench/RESULTS.md between the loadtest markers
 #   bash bench/loadtest.sh cluster-smoke  # three feeds on one NATS bus, 300 connections, < 1 min
 #   bash bench/loadtest.sh cluster        # 10,000 connections over three feeds, 10 and 100 ev/s,
@@ -22,6 +22,7 @@
 # in a temporary directory (printed at the end; removed after a good smoke run).
 #
 # Overrides (environment): LOADTEST_SERVERS, LOADTEST_RATES, LOADTEST_IDLE,
+# LOADTEST_FANOUT_TIERS (fan-out connection counts, e.g. "1000 10000"),
 # LOADTEST_FANOUT_D, LOADTEST_IDLE_D, LOADTEST_WAIT_LOAD (seconds to wait for
 # a 1-minute load average below LOADTEST_MAX_LOAD before a full run; 0: none),
 # LOADTEST_KEEP=1 (keep the temporary directory), LOADTEST_RESULTS (the file
@@ -73,7 +74,7 @@ elif [[ $MODE == smoke ]]; then
 	IDLE=${LOADTEST_IDLE-200}
 	IDLE_D=${LOADTEST_IDLE_D:-1s}
 	IDLE_SETTLE=500ms
-	FANOUT_CONNS=200
+	FANOUT_TIERS=${LOADTEST_FANOUT_TIERS:-200}
 	RATES=${LOADTEST_RATES-10}
 	FANOUT_D=${LOADTEST_FANOUT_D:-3s}
 	FANOUT_SETTLE=500ms
@@ -84,7 +85,9 @@ else
 	IDLE=${LOADTEST_IDLE-10000 19000}
 	IDLE_D=${LOADTEST_IDLE_D:-5s}
 	IDLE_SETTLE=2s
-	FANOUT_CONNS=10000
+	# Two tiers: 1,000 connections, where every server keeps up and latency
+	# is compared at equal load, and 10,000, where they part.
+	FANOUT_TIERS=${LOADTEST_FANOUT_TIERS:-1000 10000}
 	RATES=${LOADTEST_RATES-1 10 100}
 	FANOUT_D=${LOADTEST_FANOUT_D:-20s}
 	FANOUT_SETTLE=1s
@@ -490,9 +493,11 @@ for n in $IDLE; do
 		bench "idle-$n-$s" "$s" 0 "$n" -mode idle -d "$IDLE_D" -settle "$IDLE_SETTLE"
 	done
 done
-for r in $RATES; do
-	for s in $SERVERS; do
-		bench "fanout-$r-$s" "$s" "$r" "$FANOUT_CONNS" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE"
+for n in $FANOUT_TIERS; do
+	for r in $RATES; do
+		for s in $SERVERS; do
+			bench "fanout-$n-$r-$s" "$s" "$r" "$n" -mode fanout -d "$FANOUT_D" -settle "$FANOUT_SETTLE"
+		done
 	done
 done
 
@@ -501,7 +506,7 @@ ELAPSED=$((SECONDS - T0))
 say "done in $ELAPSED s; load average $LOAD_END"
 
 csv() { tr ' ' ',' <<<"$1"; }
-"$BIN/lttable" -dir "$JSON" -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -rates "$(csv "$RATES")" >"$WORK/tables.md"
+"$BIN/lttable" -dir "$JSON" -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -fanout "$(csv "$FANOUT_TIERS")" -rates "$(csv "$RATES")" >"$WORK/tables.md"
 
 if [[ $MODE == smoke ]]; then
 	cat "$WORK/tables.md"
@@ -513,8 +518,10 @@ if [[ $MODE == smoke ]]; then
 fi
 
 RESULTS=${LOADTEST_RESULTS:-bench/RESULTS.md}
-# The charts, drawn from the same reports, go beside the results file.
-"$BIN/ltplot" -dir "$JSON" -out "$(dirname "$RESULTS")/charts" -link charts -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -rates "$(csv "$RATES")" >"$WORK/charts.md"
+# The charts, drawn from the same reports, go beside the results file; the
+# fan-out charts show the last (largest) tier.
+TIER_LAST=${FANOUT_TIERS##* }
+"$BIN/ltplot" -dir "$JSON" -out "$(dirname "$RESULTS")/charts" -link charts -servers "$(csv "$SERVERS")" -idle "$(csv "$IDLE")" -conns "$TIER_LAST" -rates "$(csv "$RATES")" >"$WORK/charts.md"
 gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 {
 	echo "## Load test: fastsse vs a raw loop and peer libraries (sse-bench)"
@@ -525,7 +532,7 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 	echo "- Machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), MemTotal $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); $("$GO" version | cut -d' ' -f3-)."
 	echo "- Versions: fasthttp $(gomod go.mod github.com/valyala/fasthttp) (go.mod); tmaxmax/go-sse $(gomod bench/servers/go.mod github.com/tmaxmax/go-sse), r3labs/sse/v2 $(gomod bench/servers/go.mod github.com/r3labs/sse/v2) (bench/servers/go.mod)."
 	echo "- Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end$( ((WAITED > 0)) && echo " (after waiting $WAITED s for a quieter machine)"). The client, sse-bench, runs on the same 2 cores as the server, and other work may share the machine."
-	echo "- Settings: every server \`-size $SIZE -heartbeat $HB\`; idle runs at \`-rate 0\`, $IDLE_D held after a $IDLE_SETTLE settle; fan-out to $FANOUT_CONNS connections, a $FANOUT_D window after a $FANOUT_SETTLE settle; sse-bench \`-procs $PROCS\` (two client processes, source addresses 127.0.0.2 and .3) in every run. The feed runs with \`-drain-spread 1s\` only to stop faster. Runs go scenario by scenario, every server in turn, each in a fresh process on a fresh port."
+	echo "- Settings: every server \`-size $SIZE -heartbeat $HB\`; idle runs at \`-rate 0\`, $IDLE_D held after a $IDLE_SETTLE settle; fan-out to ${FANOUT_TIERS// / and to } connections, a $FANOUT_D window after a $FANOUT_SETTLE settle; sse-bench \`-procs $PROCS\` (two client processes, source addresses 127.0.0.2 and .3) in every run. The feed runs with \`-drain-spread 1s\` only to stop faster. Runs go scenario by scenario, every server in turn, each in a fresh process on a fresh port."
 	echo "- Servers: \`fastsse stream\` and \`fastsse dense\` are examples/feed; the others are bench/servers (same contract: GET /feed, consecutive ids (feed's EPOCH-1, EPOCH-2, ...; the peers' 1, 2, 3, ...), data = send time in Unix ns, a space, x filler)."
 	echo
 	echo "Commands (PORT: a free loopback port; PID: the server's pid; binaries built by the script from ./loadtest/sse-bench, ./examples/feed and bench/servers):"
@@ -535,7 +542,7 @@ gomod() { awk -v m="$2" '$1 == m { print $2; exit }' "$1"; }
 	echo '```'
 	echo
 	cat "$WORK/tables.md"
-	echo "#### Charts (bench/servers/cmd/ltplot, from the same reports)"
+	echo "#### Charts (bench/servers/cmd/ltplot, from the same reports; fan-out to $TIER_LAST connections)"
 	echo
 	cat "$WORK/charts.md"
 	if [[ -s $WORK/notes.txt ]]; then

@@ -109,6 +109,7 @@ func TestValidate(t *testing.T) {
 		"slow factor":  func(c *Config) { c.SlowFactor = 0.5 },
 		"slow rcvbuf":  func(c *Config) { c.SlowRcvBuf = -1 },
 		"slow churn":   func(c *Config) { c.Slow, c.Mode = 0.1, ModeChurn },
+		"sockbuf":      func(c *Config) { c.SockBuf = -1 },
 	} {
 		c := ok()
 		mut(&c)
@@ -123,9 +124,10 @@ func TestSources(t *testing.T) {
 	assert.Nil(t, sourceAddrs(netip.MustParseAddr("::1"), 2, 1))
 	assert.Nil(t, sourceAddrs(netip.MustParseAddr("192.0.2.1"), 2, 1))
 
-	assert.Equal(t, 1, sourcesNeeded(18000, 0, ModeFanout))
-	assert.Equal(t, 2, sourcesNeeded(30000, 0, ModeFanout))
-	assert.Equal(t, 2, sourcesNeeded(1000, 500, ModeChurn), "60 s of TIME_WAIT at 500/s")
+	assert.Equal(t, 1, sourcesNeeded(12000, 0, ModeFanout))
+	assert.Equal(t, 2, sourcesNeeded(18000, 0, ModeFanout), "within the even half of the ephemeral range")
+	assert.Equal(t, 3, sourcesNeeded(30000, 0, ModeFanout))
+	assert.Equal(t, 3, sourcesNeeded(1000, 500, ModeChurn), "60 s of TIME_WAIT at 500/s")
 
 	c := Config{URL: "http://127.0.0.1/", Conns: 40001, Ramp: 4000.1, Mode: ModeFanout}
 	c.Defaults()

@@ -243,3 +243,22 @@ func causeOf(err error) string {
 func srcAddr(a netip.Addr) *net.TCPAddr {
 	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, 0))
 }
+
+// dialer returns the dialer of one source address (nil: the kernel picks):
+// no keep-alive probes, c.Timeout, and with c.SockBuf the socket's buffers
+// set before the connect, so that the window the client offers is small
+// from the SYN on.
+func (c *Config) dialer(local *net.TCPAddr) net.Dialer {
+	d := net.Dialer{Timeout: c.Timeout, KeepAlive: -1}
+	if local != nil {
+		d.LocalAddr = local
+	}
+	if n := c.SockBuf; n > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = setSockBuf(fd, n) })
+			return errors.Join(err, serr)
+		}
+	}
+	return d
+}

@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -169,6 +170,8 @@ func main() {
 	natsFlag := cluster.Flag()
 	spread := serve.SpreadFlag()
 	pprof := flag.Bool("pprof", false, "serve net/http/pprof's profiles under /debug/pprof/")
+	keepAlive := flag.Bool("tcp-keepalive", true, "TCP keep-alive on accepted connections (Go's default: a probe after 15 s of silence); the streams' heartbeats do the same job")
+	sockBuf := flag.Int("sockbuf", 0, "set each accepted connection's kernel send and receive buffers to this many bytes (SO_SNDBUF, SO_RCVBUF), for many idle streams; 0: the kernel's defaults")
 	flag.Parse()
 
 	opts := &fastsse.Options{Heartbeat: *heartbeat, QueueSize: *queue}
@@ -181,6 +184,9 @@ func main() {
 	}
 	if err := serve.CheckSpread(*spread); err != nil {
 		log.Fatal(err) // before any child starts, so that none is restarted in a loop
+	}
+	if *sockBuf < 0 {
+		log.Fatalf("-sockbuf %d: must not be negative", *sockBuf)
 	}
 	if *procs > 0 && !prefork.IsChild() {
 		if err := runPrefork(*addr, *procs, *natsFlag); err != nil {
@@ -225,6 +231,9 @@ func main() {
 	}
 	var ln net.Listener
 	if prefork.IsChild() {
+		// The cores are shared among the children, as fasthttp's own
+		// prefork does: with more children than cores, one P each.
+		runtime.GOMAXPROCS(max(1, runtime.NumCPU() / *procs))
 		ln, err = reuseport.Listen("tcp4", *addr)
 	} else {
 		ln, err = net.Listen("tcp", *addr)
@@ -232,7 +241,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve.RunListener(ctx, ln, h, o); err != nil {
+	if err := serve.RunListener(ctx, withSockBuf(ln, *sockBuf, *keepAlive), h, o); err != nil {
 		a.feed.Close()
 		cc.Close()
 		log.Fatal(err)

@@ -24,6 +24,10 @@ import (
 // fasthttp's prefork master restarts a child that exits and does not
 // handle signals; here SIGINT and SIGTERM are passed on to the children,
 // which drain, and the master returns once they have exited.
+//
+// The master stays small however many children it has: it builds no feed,
+// and once every child has started it runs on one P (prefork starts one
+// child per GOMAXPROCS, so it is raised to procs for the start only).
 func runMaster(addr string, procs int) error {
 	runtime.GOMAXPROCS(procs) // prefork starts one child per GOMAXPROCS
 	var (
@@ -44,6 +48,10 @@ func runMaster(addr string, procs int) error {
 			}
 			return nil
 		},
+	}
+	p.OnMasterReady = func([]int) error {
+		runtime.GOMAXPROCS(1)
+		return nil
 	}
 	p.ServeFunc = nil // children serve from main; the master never does
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

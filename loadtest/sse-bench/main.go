@@ -54,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	fs.DurationVar(&cfg.Settle, "settle", loadtest.DefaultSettle, "wait after the last connect before measuring")
 	fs.DurationVar(&cfg.Timeout, "timeout", loadtest.DefaultTimeout, "connect + response header timeout")
+	fs.IntVar(&cfg.SockBuf, "sockbuf", 0, "set each connection's kernel receive and send buffers to this many `bytes` (SO_RCVBUF, SO_SNDBUF) before it connects, for many idle streams; 0: the kernel's defaults")
 	fs.StringVar(&cfg.IO, "io", "", "epoll (Linux default: shared poll loops) or goroutine (one goroutine per connection)")
 	fs.Float64Var(&cfg.Slow, "slow", 0, "fraction of the connections that are slow readers (0 to <1), reported apart from the fast ones")
 	fs.Float64Var(&cfg.SlowFactor, "slow-factor", loadtest.DefaultSlowFactor, "a slow reader reads at 1/this of the byte rate of an average fast reader")

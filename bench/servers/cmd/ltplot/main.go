@@ -2,9 +2,9 @@
 // -json reports of bench/loadtest.sh (the same files lttable turns into
 // tables), as SVG files, and prints the Markdown that shows them.
 //
-//	ltplot -dir DIR -out bench/charts [-link charts] [-servers stream,dense,rawstream,gosse,r3labs] [-idle 10000,19000] [-rates 1,10,100]
+//	ltplot -dir DIR -out bench/charts [-link charts] [-servers stream,dense,rawstream,gosse,r3labs] [-idle 10000,19000] [-conns 10000] [-rates 1,10,100]
 //
-// From fanout-RATE-SERVER.json it draws fanout-deliveries.svg (deliveries/s
+// From fanout-CONNS-RATE-SERVER.json (one tier: -conns) it draws fanout-deliveries.svg (deliveries/s
 // against the rate, per server, with the offered load) and fanout-p99.svg
 // (p99 latency against the rate, per server); from idle-CONNS-SERVER.json,
 // idle-kb.svg (server RSS per idle connection, per server). A chart whose
@@ -59,6 +59,7 @@ func run(args []string, stdout io.Writer) error {
 	link := fl.String("link", "charts", "path of -out as the Markdown links give it")
 	servers := fl.String("servers", "stream,dense,rawstream,gosse,r3labs", "servers, in legend order")
 	idle := fl.String("idle", "10000,19000", "idle connection counts")
+	conns := fl.String("conns", "10000", "the fan-out tier to draw: its connection count")
 	rates := fl.String("rates", "1,10,100", "fan-out rates (events/s)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -66,7 +67,7 @@ func run(args []string, stdout io.Writer) error {
 	if *dir == "" || *out == "" {
 		return errors.New("-dir and -out are required")
 	}
-	c := &charts{dir: *dir, servers: ltreport.Split(*servers), idle: ltreport.Split(*idle), rates: ltreport.Split(*rates)}
+	c := &charts{dir: *dir, servers: ltreport.Split(*servers), idle: ltreport.Split(*idle), conns: *conns, rates: ltreport.Split(*rates)}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -101,6 +102,7 @@ func run(args []string, stdout io.Writer) error {
 type charts struct {
 	dir                  string
 	servers, idle, rates []string
+	conns                string // the fan-out tier
 }
 
 // report reads DIR/STEM.json; a missing file is (nil, nil).
@@ -136,7 +138,7 @@ func (c *charts) byRate(p *plot.Plot, logY bool, value func(*ltreport.Result) fl
 			if err != nil || rt <= 0 {
 				return false, nil, fmt.Errorf("rate %q", rate)
 			}
-			r, err := c.report("fanout-" + rate + "-" + s)
+			r, err := c.report(ltreport.FanoutStem(c.conns, rate, s))
 			if err != nil {
 				return false, nil, err
 			}
@@ -204,7 +206,7 @@ func (c *charts) idleKB() (*plot.Plot, bool, error) {
 		vs := make(plotter.Values, len(c.servers))
 		any := false
 		for i, s := range c.servers {
-			r, err := c.report("idle-" + n + "-" + s)
+			r, err := c.report(ltreport.IdleStem(n, s))
 			if err != nil {
 				return nil, false, err
 			}

@@ -48,12 +48,12 @@ func TestCharts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("fanout-1-stream.json", `{"conns":100,"open_at_end":100,"deliveries_per_s":100,"latency_ms":{"p99":2}}`)
-	write("fanout-10-stream.json", `{"conns":100,"open_at_end":100,"deliveries_per_s":990,"latency_ms":{"p99":3}}`)
-	write("fanout-10-gosse.json", `{"conns":100,"open_at_end":100,"deliveries_per_s":400,"latency_ms":{"p99":50}}`)
-	write("fanout-10-gosse.load", "0.5 1.0\n")
+	write("fanout-100-1-stream.json", `{"conns":100,"open_at_end":100,"deliveries_per_s":100,"latency_ms":{"p99":2}}`)
+	write("fanout-100-10-stream.json", `{"conns":100,"open_at_end":100,"deliveries_per_s":990,"latency_ms":{"p99":3}}`)
+	write("fanout-100-10-gosse.json", `{"conns":100,"open_at_end":100,"deliveries_per_s":400,"latency_ms":{"p99":50}}`)
+	write("fanout-100-10-gosse.load", "0.5 1.0\n")
 	var md bytes.Buffer
-	if err := run([]string{"-dir", dir, "-out", out, "-link", "charts", "-servers", "stream,gosse", "-rates", "1,10", "-idle", "100"}, &md); err != nil {
+	if err := run([]string{"-dir", dir, "-out", out, "-link", "charts", "-servers", "stream,gosse", "-rates", "1,10", "-idle", "100", "-conns", "100"}, &md); err != nil {
 		t.Fatal(err)
 	}
 	want := "![deliveries/s against the rate, per server](charts/fanout-deliveries.svg)\n" +
@@ -79,7 +79,7 @@ func TestCharts(t *testing.T) {
 	// With idle reports, the idle chart too.
 	write("idle-100-stream.json", `{"conns":100,"open_at_end":100,"server_rss_per_conn_bytes":20480}`)
 	md.Reset()
-	if err := run([]string{"-dir", dir, "-out", out, "-servers", "stream,gosse", "-rates", "1,10", "-idle", "100"}, &md); err != nil {
+	if err := run([]string{"-dir", dir, "-out", out, "-servers", "stream,gosse", "-rates", "1,10", "-idle", "100", "-conns", "100"}, &md); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(md.String(), "(charts/idle-kb.svg)") {

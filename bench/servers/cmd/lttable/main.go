@@ -2,11 +2,15 @@
 // into Markdown tables, and splices a Markdown section into a file between
 // the loadtest markers.
 //
-//	lttable -dir DIR [-servers stream,dense,rawstream,gosse,r3labs] [-idle 10000,19000] [-rates 1,10,100]
+//	lttable -dir DIR [-servers stream,dense,rawstream,gosse,r3labs] [-idle 10000,19000] [-fanout 1000,10000] [-rates 1,10,100]
 //	lttable -splice bench/RESULTS.md < section.md
 //
-// DIR holds idle-CONNS-SERVER.json and fanout-RATE-SERVER.json. A missing
-// file shows as "no result".
+// DIR holds idle-CONNS-SERVER.json and fanout-CONNS-RATE-SERVER.json. A
+// missing file shows as "no result". Each fan-out tier (-fanout: connection
+// counts) gets its table and its target tables. Latency is compared only
+// among runs that delivered at least 95% of the offered load (connections
+// asked × rate; ltreport.KeepUp): the fan-out table marks the others, and
+// the target tables leave their p99 out.
 package main
 
 import (
@@ -45,6 +49,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	dir := fl.String("dir", "", "directory of sse-bench JSON reports")
 	servers := fl.String("servers", "stream,dense,rawstream,gosse,r3labs", "servers, in table order")
 	idle := fl.String("idle", "10000,19000", "idle connection counts")
+	fanout := fl.String("fanout", "10000", "fan-out tiers: connection counts, in table order")
 	rates := fl.String("rates", "1,10,100", "fan-out rates (events/s)")
 	splice := fl.String("splice", "", "replace the loadtest section of this file with stdin")
 	if err := fl.Parse(args); err != nil {
@@ -60,7 +65,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *dir == "" {
 		return errors.New("-dir or -splice is required")
 	}
-	t := &tables{dir: *dir, servers: ltreport.Split(*servers), idle: ltreport.Split(*idle), rates: ltreport.Split(*rates)}
+	t := &tables{dir: *dir, servers: ltreport.Split(*servers), idle: ltreport.Split(*idle), tiers: ltreport.Split(*fanout), rates: ltreport.Split(*rates)}
 	if err := t.load(); err != nil {
 		return err
 	}
@@ -71,12 +76,12 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 }
 
 type tables struct {
-	dir                  string
-	servers, idle, rates []string
-	res                  map[string]*ltreport.Result // by file stem
-	loads                map[string]string           // by file stem: 1-minute load average at the run's start → end
-	warnings             []string
-	haveIdle, haveFanout bool
+	dir                         string
+	servers, idle, tiers, rates []string
+	res                         map[string]*ltreport.Result // by file stem
+	loads                       map[string]string           // by file stem: 1-minute load average at the run's start → end
+	warnings                    []string
+	haveIdle, haveFanout        bool
 }
 
 func (t *tables) load() error {
@@ -137,8 +142,10 @@ func (t *tables) write(w io.Writer) {
 		t.writeIdle(w)
 	}
 	if t.haveFanout {
-		t.writeFanout(w)
-		t.writeTargets(w)
+		for _, n := range t.tiers {
+			t.writeFanout(w, n)
+			t.writeTargets(w, n)
+		}
 	}
 	if len(t.warnings) > 0 {
 		fmt.Fprintf(w, "sse-bench warnings:\n\n")
@@ -160,9 +167,9 @@ func (t *tables) writeIdle(w io.Writer) {
 	fmt.Fprintf(w, "|---|--:|--:|---|--:|--:|---|--:|\n")
 	for _, n := range t.idle {
 		for _, s := range t.servers {
-			r := t.res["idle-"+n+"-"+s]
+			r := t.res[ltreport.IdleStem(n, s)]
 			if r == nil {
-				fmt.Fprintf(w, "| %s | %s | no result | | | | | %s |\n", ltreport.Label(s), n, t.loads["idle-"+n+"-"+s])
+				fmt.Fprintf(w, "| %s | %s | no result | | | | | %s |\n", ltreport.Label(s), n, t.loads[ltreport.IdleStem(n, s)])
 				continue
 			}
 			kb := r.ServerRSSPerConn / 1024
@@ -171,32 +178,52 @@ func (t *tables) writeIdle(w io.Writer) {
 				target = fmt.Sprintf("≤ %g: %s", lim, verdict(kb <= lim && r.OpenAtEnd > 0))
 			}
 			fmt.Fprintf(w, "| %s | %s | %d | %s | %s → %s | %.2f | %s | %s |\n", ltreport.Label(s), n, r.OpenAtEnd,
-				causes(r.Failed, r.FailedBy), mib(r.ServerRSSBefore), mib(r.ServerRSSOpen), kb, target, t.loads["idle-"+n+"-"+s])
+				causes(r.Failed, r.FailedBy), mib(r.ServerRSSBefore), mib(r.ServerRSSOpen), kb, target, t.loads[ltreport.IdleStem(n, s)])
 		}
 	}
 	fmt.Fprintln(w)
 }
 
-func (t *tables) writeFanout(w io.Writer) {
-	fmt.Fprintf(w, "#### Fan-out\n\n")
+// fmtConns writes a connection count with thousands separators.
+func fmtConns(n string) string {
+	v, err := strconv.Atoi(n)
+	if err != nil || v < 1000 {
+		return n
+	}
+	return fmtConns(strconv.Itoa(v/1000)) + "," + fmt.Sprintf("%03d", v%1000)
+}
+
+func (t *tables) writeFanout(w io.Writer, conns string) {
+	fmt.Fprintf(w, "#### Fan-out to %s connections\n\n", fmtConns(conns))
 	fmt.Fprintf(w, "Latency is receive time minus the send time in the event. The publisher is a ticker that drops the ticks a slow publish misses (as examples/feed's does), so a server that cannot keep up shows fewer deliveries/s rather than gaps, and the events it does send may look fresh: read p99 together with deliveries/s against the offered load. \"load avg\" is the machine's 1-minute load average at the run's start → end.\n\n")
-	fmt.Fprintf(w, "| server | rate (ev/s) | open at end | offered (open × rate) | deliveries/s | p50 (ms) | p99 (ms) | max (ms) | gaps | dups | dropped | server CPU (cores) | client CPU (cores) | client saturated (s) | load avg |\n")
-	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|\n")
+	fmt.Fprintf(w, "\"delivered\" is deliveries/s over the offered load, the connections asked for × the rate. † marks a run that delivered less than %.0f%% of it: its p99 is compared with no other in the target tables below, since a server that falls behind sends fewer, fresher events.\n\n", 100*ltreport.KeepUp)
+	fmt.Fprintf(w, "| server | rate (ev/s) | open at end | offered (asked × rate) | deliveries/s | delivered | p50 (ms) | p99 (ms) | max (ms) | gaps | dups | dropped | server CPU (cores) | client CPU (cores) | client saturated (s) | load avg |\n")
+	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|\n")
 	for _, rate := range t.rates {
 		rt, _ := strconv.ParseFloat(rate, 64)
 		for _, s := range t.servers {
-			r := t.res["fanout-"+rate+"-"+s]
+			stem := ltreport.FanoutStem(conns, rate, s)
+			r := t.res[stem]
 			if r == nil {
-				fmt.Fprintf(w, "| %s | %s | no result | | | | | | | | | | | | %s |\n", ltreport.Label(s), rate, t.loads["fanout-"+rate+"-"+s])
+				fmt.Fprintf(w, "| %s | %s | no result | | | | | | | | | | | | | %s |\n", ltreport.Label(s), rate, t.loads[stem])
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.0f | %.3f | %.3f | %.3f | %d | %d | %s | %.2f | %.2f | %d | %s |\n",
-				ltreport.Label(s), rate, r.OpenAtEnd, float64(r.OpenAtEnd)*rt, r.DeliveriesPerS,
+			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.0f | %s | %.3f | %.3f | %.3f | %d | %d | %s | %.2f | %.2f | %d | %s |\n",
+				ltreport.Label(s), rate, r.OpenAtEnd, r.Offered(rt), r.DeliveriesPerS, fmtDelivered(r, rt),
 				r.LatencyMS.P50, r.LatencyMS.P99, r.LatencyMS.Max, r.Gaps, r.Duplicates,
-				causes(r.Dropped, r.DroppedBy), r.ServerCPUCores, r.ClientCPUCores, r.ClientSaturatedS, t.loads["fanout-"+rate+"-"+s])
+				causes(r.Dropped, r.DroppedBy), r.ServerCPUCores, r.ClientCPUCores, r.ClientSaturatedS, t.loads[stem])
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// fmtDelivered is r's share of the offered load, marked † below KeepUp.
+func fmtDelivered(r *ltreport.Result, rate float64) string {
+	s := fmt.Sprintf("%.1f%%", 100*r.Delivered(rate))
+	if !r.KeptUp(rate) {
+		s += " †"
+	}
+	return s
 }
 
 func verdict(ok bool) string {
@@ -206,13 +233,17 @@ func verdict(ok bool) string {
 	return "missed"
 }
 
-func (t *tables) writeTargets(w io.Writer) {
+func (t *tables) writeTargets(w io.Writer, conns string) {
 	get := func(rate, s string) *ltreport.Result {
-		r := t.res["fanout-"+rate+"-"+s]
+		r := t.res[ltreport.FanoutStem(conns, rate, s)]
 		if r == nil || r.DeliveriesPerS == 0 {
 			return nil
 		}
 		return r
+	}
+	keptUp := func(r *ltreport.Result, rate string) bool {
+		rt, _ := strconv.ParseFloat(rate, 64)
+		return r.KeptUp(rt)
 	}
 	has := func(s string) bool { return slices.Contains(t.servers, s) }
 	lib := []string{}
@@ -221,9 +252,11 @@ func (t *tables) writeTargets(w io.Writer) {
 			lib = append(lib, s)
 		}
 	}
+	keep := fmt.Sprintf("%.0f%%", 100*ltreport.KeepUp)
+	tier := fmtConns(conns)
 	if has("rawstream") && len(lib) > 0 {
-		fmt.Fprintf(w, "#### Target: library overhead over the raw loop ≤ 10%% (deliveries/s ratio ≥ 0.90, p99 ratio ≤ 1.10)\n\n")
-		fmt.Fprintf(w, "The raw floor is a stream-transport loop: for `fastsse stream` this is the target's same-transport comparison; for `fastsse dense` it is for information.\n\n")
+		fmt.Fprintf(w, "#### Target at %s connections: library overhead over the raw loop ≤ 10%% (deliveries/s ratio ≥ 0.90, p99 ratio ≤ 1.10)\n\n", tier)
+		fmt.Fprintf(w, "The raw floor is a stream-transport loop: for `fastsse stream` this is the target's same-transport comparison; for `fastsse dense` it is for information. The p99 ratio is given only where both runs delivered at least %s of the offered load; elsewhere the verdict is on deliveries/s alone.\n\n", keep)
 		fmt.Fprintf(w, "| rate (ev/s) | server | deliveries/s ÷ raw | p99 ÷ raw | verdict |\n|--:|---|--:|--:|---|\n")
 		for _, rate := range t.rates {
 			raw := get(rate, "rawstream")
@@ -234,6 +267,10 @@ func (t *tables) writeTargets(w io.Writer) {
 					continue
 				}
 				d := r.DeliveriesPerS / raw.DeliveriesPerS
+				if !keptUp(r, rate) || !keptUp(raw, rate) {
+					fmt.Fprintf(w, "| %s | %s | %.3f | not compared (%s) | %s on deliveries/s |\n", rate, ltreport.Label(s), d, behind(keep, map[string]bool{ltreport.Label(s): keptUp(r, rate), "raw": keptUp(raw, rate)}), verdict(d >= 0.9))
+					continue
+				}
 				p := ratio(r.LatencyMS.P99, raw.LatencyMS.P99)
 				fmt.Fprintf(w, "| %s | %s | %.3f | %s | %s |\n", rate, ltreport.Label(s), d, fmtRatio(p), verdict(d >= 0.9 && p <= 1.1))
 			}
@@ -247,10 +284,10 @@ func (t *tables) writeTargets(w io.Writer) {
 		}
 	}
 	if len(peers) > 0 && len(lib) > 0 {
-		fmt.Fprintf(w, "#### Target: vs the best of go-sse / r3labs: ≥ 2× deliveries/s and ≤ ½ p99\n\n")
+		fmt.Fprintf(w, "#### Target at %s connections: vs the best of go-sse / r3labs: ≥ 2× deliveries/s and ≤ ½ p99\n\n", tier)
 		fmt.Fprintf(w, "Below the rate where a peer falls behind, every server delivers the offered load, so the deliveries/s ratio is about 1 by construction there.\n\n")
-		fmt.Fprintf(w, "Each ratio is fastsse's figure over the best peer's (the best peer for each figure separately), whatever the connections each held: see \"open at end\" in the fan-out table.\n\n")
-		fmt.Fprintf(w, "| rate (ev/s) | server | best peer deliveries/s | ratio | best peer p99 (ms) | ratio | verdict |\n|--:|---|--:|--:|--:|--:|---|\n")
+		fmt.Fprintf(w, "The deliveries/s ratio is over the best peer's deliveries/s, whatever the connections each held (see \"open at end\" in the fan-out table). p99 is compared at equal load only: the best peer p99 is the lowest among the peers that delivered at least %s of the offered load, and a fastsse run below %s gets no p99 ratio. Where no p99 can be compared, the verdict is on deliveries/s alone.\n\n", keep, keep)
+		fmt.Fprintf(w, "| rate (ev/s) | server | best peer deliveries/s | ratio | best peer p99 at ≥ %s (ms) | ratio | verdict |\n|--:|---|--:|--:|--:|--:|---|\n", keep)
 		for _, rate := range t.rates {
 			var bestD, bestP *ltreport.Result
 			var bestDN, bestPN string
@@ -262,7 +299,7 @@ func (t *tables) writeTargets(w io.Writer) {
 				if bestD == nil || r.DeliveriesPerS > bestD.DeliveriesPerS {
 					bestD, bestDN = r, s
 				}
-				if bestP == nil || r.LatencyMS.P99 < bestP.LatencyMS.P99 {
+				if keptUp(r, rate) && (bestP == nil || r.LatencyMS.P99 < bestP.LatencyMS.P99) {
 					bestP, bestPN = r, s
 				}
 			}
@@ -273,13 +310,31 @@ func (t *tables) writeTargets(w io.Writer) {
 					continue
 				}
 				d := r.DeliveriesPerS / bestD.DeliveriesPerS
-				p := ratio(r.LatencyMS.P99, bestP.LatencyMS.P99)
-				fmt.Fprintf(w, "| %s | %s | %.0f (%s%s) | %.2f× | %.3f (%s%s) | %s | %s |\n", rate, ltreport.Label(s),
-					bestD.DeliveriesPerS, bestDN, short(bestD), d, bestP.LatencyMS.P99, bestPN, short(bestP), fmtRatio(p), verdict(d >= 2 && p <= 0.5))
+				peerD := fmt.Sprintf("%.0f (%s%s)", bestD.DeliveriesPerS, bestDN, short(bestD))
+				switch {
+				case bestP == nil:
+					fmt.Fprintf(w, "| %s | %s | %s | %.2f× | none (no peer at ≥ %s) | not compared | %s on deliveries/s |\n", rate, ltreport.Label(s), peerD, d, keep, verdict(d >= 2))
+				case !keptUp(r, rate):
+					fmt.Fprintf(w, "| %s | %s | %s | %.2f× | %.3f (%s%s) | not compared (%s below %s) | %s on deliveries/s |\n", rate, ltreport.Label(s), peerD, d, bestP.LatencyMS.P99, bestPN, short(bestP), ltreport.Label(s), keep, verdict(d >= 2))
+				default:
+					p := ratio(r.LatencyMS.P99, bestP.LatencyMS.P99)
+					fmt.Fprintf(w, "| %s | %s | %s | %.2f× | %.3f (%s%s) | %s | %s |\n", rate, ltreport.Label(s), peerD, d, bestP.LatencyMS.P99, bestPN, short(bestP), fmtRatio(p), verdict(d >= 2 && p <= 0.5))
+				}
 			}
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// behind names the runs of ok (label → kept up) that fell below keep.
+func behind(keep string, ok map[string]bool) string {
+	var names []string
+	for _, k := range slices.Sorted(maps.Keys(ok)) {
+		if !ok[k] {
+			names = append(names, k)
+		}
+	}
+	return strings.Join(names, " and ") + " below " + keep
 }
 
 // short notes a run that held fewer than 95% of the connections it asked for.

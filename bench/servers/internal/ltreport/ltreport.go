@@ -1,5 +1,5 @@
 // Package ltreport reads sse-bench's JSON reports of a bench/loadtest.sh
-// run (DIR/idle-CONNS-SERVER.json, DIR/fanout-RATE-SERVER.json), for
+// run (DIR/idle-CONNS-SERVER.json, DIR/fanout-CONNS-RATE-SERVER.json), for
 // lttable (tables) and ltplot (charts).
 package ltreport
 
@@ -58,6 +58,39 @@ type Result struct {
 	ServerCPUCores   float64          `json:"server_cpu_cores"`
 	Warnings         []string         `json:"warnings"`
 }
+
+// IdleStem and FanoutStem name a run's report (without ".json"): the idle
+// run of server at conns connections, the fan-out run of server to conns
+// connections at rate events/s.
+func IdleStem(conns, server string) string { return "idle-" + conns + "-" + server }
+
+// FanoutStem: see IdleStem.
+func FanoutStem(conns, rate, server string) string {
+	return "fanout-" + conns + "-" + rate + "-" + server
+}
+
+// KeepUp is the share of the offered load a fan-out run must deliver for
+// its latency to be compared with another's: below it, a server that drops
+// ticks or connections sends fewer, fresher events, and its p99 says
+// little.
+const KeepUp = 0.95
+
+// Offered is the load a fan-out run at rate events/s offered: the
+// connections asked for × rate, deliveries per second.
+func (r *Result) Offered(rate float64) float64 { return float64(r.Conns) * rate }
+
+// Delivered is the share of the offered load r delivered (0 when none was
+// offered).
+func (r *Result) Delivered(rate float64) float64 {
+	if o := r.Offered(rate); o > 0 {
+		return r.DeliveriesPerS / o
+	}
+	return 0
+}
+
+// KeptUp reports whether r delivered at least KeepUp of the offered load.
+// (A hair of tolerance: 19 events of 20 is 0.95 after rounding.)
+func (r *Result) KeptUp(rate float64) bool { return r.Delivered(rate) >= KeepUp-1e-9 }
 
 // Read reads DIR/STEM.json; a missing file is (nil, nil).
 func Read(dir, stem string) (*Result, error) {
