@@ -241,7 +241,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve.RunListener(ctx, withSockBuf(ln, *sockBuf, *keepAlive), h, o); err != nil {
+	if err := serve.RunListener(ctx, serve.SocketOptions{SendBuffer: *sockBuf, ReceiveBuffer: *sockBuf, NoKeepAlive: !*keepAlive}.Wrap(ln), h, o); err != nil {
 		a.feed.Close()
 		cc.Close()
 		log.Fatal(err)

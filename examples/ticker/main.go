@@ -196,34 +196,16 @@ func newApp(c config) (*app, error) {
 }
 
 // listen listens on addr; with sndbuf > 0 every accepted connection gets
-// that send buffer. Conflation works on what is still queued for a client:
-// what the kernel holds is past its reach, and with the kernel's own
-// buffer, which it grows to megabytes, a slow client may read seconds or
-// minutes of stale prices before it gets to the conflated ones.
+// that send buffer (see serve.SocketOptions): conflation works on what is
+// still queued for a client, and with the kernel's own buffer, which it
+// grows to megabytes, a slow client may read seconds or minutes of stale
+// prices before it gets to the conflated ones.
 func listen(addr string, sndbuf int) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
-	if err != nil || sndbuf == 0 {
-		return ln, err
-	}
-	return sndbufListener{ln.(*net.TCPListener), sndbuf}, nil
-}
-
-// sndbufListener sets SO_SNDBUF on every connection it accepts.
-type sndbufListener struct {
-	*net.TCPListener
-	size int
-}
-
-func (l sndbufListener) Accept() (net.Conn, error) {
-	c, err := l.AcceptTCP()
 	if err != nil {
 		return nil, err
 	}
-	if err := c.SetWriteBuffer(l.size); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return serve.SocketOptions{SendBuffer: sndbuf}.Wrap(ln), nil
 }
 
 func main() {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package serve
 
 import (
 	"net"
@@ -22,14 +22,14 @@ func sockOpt(t *testing.T, c net.Conn, opt int) int {
 	return v
 }
 
-// TestSockBufListener: an accepted connection has the buffers asked for
-// (Linux reports twice the size set) and is still a *net.TCPConn; without
-// a size and with keep-alive the listener is left as it is.
-func TestSockBufListener(t *testing.T) {
+// TestSocketOptions: an accepted connection has the buffers asked for
+// (Linux reports twice the size set) and is still a *net.TCPConn; with no
+// options the listener is left as it is.
+func TestSocketOptions(t *testing.T) {
 	raw, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	assert.Same(t, raw, withSockBuf(raw, 0, true))
-	ln := withSockBuf(raw, 4096, false)
+	assert.Same(t, raw, SocketOptions{}.Wrap(raw))
+	ln := SocketOptions{SendBuffer: 4096, ReceiveBuffer: 4096, NoKeepAlive: true}.Wrap(raw)
 	defer ln.Close()
 	client, err := net.Dial("tcp4", ln.Addr().String())
 	require.NoError(t, err)
