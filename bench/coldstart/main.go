@@ -69,7 +69,7 @@ func parse(args []string) (*config, error) {
 	c.argv = fl.Args()
 	switch {
 	case len(c.argv) == 0:
-		return nil, errors.New("no server command: coldstart [flags] -- BINARY ARGS...")
+		return nil, errors.New("no server command (usage: coldstart [flags] -- BINARY ARGS)")
 	case !slices.ContainsFunc(c.argv[1:], func(a string) bool { return strings.Contains(a, "{addr}") }):
 		return nil, errors.New("the server's arguments must name its address as {addr}")
 	case c.mode != "ready" && c.mode != "during":
