@@ -38,21 +38,54 @@ type Conn struct {
 	// it has none. Set before register.
 	shut <-chan struct{}
 
+	// flow is the stream's limits and loss counts, under mu; nil until it
+	// has limits or a loss, so that an idle stream does not pay for them.
+	flow *connFlow
+}
+
+// connFlow is what a Conn keeps for the limits and the loss signal.
+type connFlow struct {
 	lim Limits // what the stream is sent at most (Options.Limits, SetLimits)
 	// lost counts what was dropped or conflated away since the stream's
 	// last LossEvent; the turn takes the counts with the queue.
-	lost      losses
-	dropped   atomic.Int64 // totals, for Losses
-	conflated atomic.Int64
-	// pace wakes a stream whose queue lim holds back once it may go on. It
-	// is made by the turn the first time it holds, and reset by it alone.
-	pace *time.Timer
+	lost  losses
+	total losses // since the stream opened, for Losses
 }
 
 type losses struct{ dropped, conflated int64 }
 
+func (l *losses) add(o losses) {
+	l.dropped += o.dropped
+	l.conflated += o.conflated
+}
+
 func newConn(c *core) *Conn {
-	return &Conn{core: c, id: c.nextID.Add(1), done: make(chan struct{}), lim: c.opts.Limits}
+	conn := &Conn{core: c, id: c.nextID.Add(1), done: make(chan struct{})}
+	if c.opts.Limits.active() {
+		conn.flow = &connFlow{lim: c.opts.Limits}
+	}
+	return conn
+}
+
+// flowLocked returns c.flow, made if need be. c.mu must be held.
+func (c *Conn) flowLocked() *connFlow {
+	if c.flow == nil {
+		c.flow = &connFlow{}
+	}
+	return c.flow
+}
+
+// lostLocked counts l as lost for the stream: for its next LossEvent when
+// signal says so (the turn counts what it drops itself), and in the totals.
+// c.mu must be held.
+func (c *Conn) lostLocked(l losses, signal bool) {
+	f := c.flowLocked()
+	if signal {
+		f.lost.add(l)
+	}
+	f.total.add(l)
+	c.core.stats.dropped.Add(l.dropped)
+	c.core.stats.conflated.Add(l.conflated)
 }
 
 // Notify sends msg to HandleNotify (lasse_handler:notify/2). It never
@@ -145,19 +178,17 @@ func (c *Conn) push(it item) error {
 		case OverflowDropOldest:
 			q.pop()
 			q.push(it)
-			c.lost.dropped++
+			c.lostLocked(losses{dropped: 1}, true)
 			held := c.held
 			c.mu.Unlock()
-			c.countDropped(1)
 			c.overflowed(OverflowDropOldest)
 			if !held {
 				c.wake()
 			}
 			return nil
 		case OverflowDropNewest:
-			c.lost.dropped++
+			c.lostLocked(losses{dropped: 1}, true)
 			c.mu.Unlock()
-			c.countDropped(1)
 			c.overflowed(OverflowDropNewest)
 			return ErrQueueFull
 		default:
@@ -199,8 +230,7 @@ func (c *Conn) conflateLocked(q *ring, it *item) bool {
 		return false
 	}
 	q.buf[slot] = *it
-	c.lost.conflated++
-	c.countConflated(1)
+	c.lostLocked(losses{conflated: 1}, true)
 	return true
 }
 
@@ -211,25 +241,24 @@ func (c *Conn) conflateMode(it *item) Conflation {
 	if m == ConflateDefault {
 		m = c.core.opts.Conflation
 	}
-	switch {
-	case c.lim.KeyInterval > 0:
+	if c.flow == nil {
+		return m
+	}
+	switch lim := &c.flow.lim; {
+	case lim.KeyInterval > 0:
 		return ConflateAlways
-	case m <= ConflateOff && (c.lim.Events > 0 || c.lim.Bytes > 0):
+	case m <= ConflateOff && (lim.Events > 0 || lim.Bytes > 0):
 		return ConflateBackpressure // what a cap holds back is conflated
 	}
 	return m
 }
 
-// countDropped counts n messages dropped for the stream.
-func (c *Conn) countDropped(n int64) {
-	c.dropped.Add(n)
-	c.core.stats.dropped.Add(n)
-}
-
-// countConflated counts n frames conflated away for the stream.
-func (c *Conn) countConflated(n int64) {
-	c.conflated.Add(n)
-	c.core.stats.conflated.Add(n)
+// turnLost counts what the stream's turn lost itself (its LossEvent counts
+// it already).
+func (c *Conn) turnLost(l losses) {
+	c.mu.Lock()
+	c.lostLocked(l, false)
+	c.mu.Unlock()
 }
 
 // Losses returns how many messages meant for the stream were dropped (by
@@ -237,7 +266,12 @@ func (c *Conn) countConflated(n int64) {
 // frames were conflated away, since it opened. Its client learns of each
 // loss with a LossEvent.
 func (c *Conn) Losses() (dropped, conflated int64) {
-	return c.dropped.Load(), c.conflated.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flow == nil {
+		return 0, 0
+	}
+	return c.flow.total.dropped, c.flow.total.conflated
 }
 
 // SetLimits caps what the stream is sent from now on (see Limits), in place
@@ -253,7 +287,7 @@ func (c *Conn) SetLimits(l Limits) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	c.lim = l
+	c.flowLocked().lim = l
 	c.mu.Unlock()
 	c.wake() // the turn takes them with its next batch
 	return nil
@@ -412,9 +446,12 @@ func (c *Conn) bound() {
 // goroutine.
 func (c *Conn) take() (q *ring, lost losses, lim Limits, ending error) {
 	c.mu.Lock()
-	q, lost, lim, ending = c.q, c.lost, c.lim, c.ending
+	q, ending = c.q, c.ending
+	if f := c.flow; f != nil {
+		lost, lim = f.lost, f.lim
+		f.lost = losses{}
+	}
 	c.q = nil
-	c.lost = losses{}
 	c.held = false
 	c.mu.Unlock()
 	return q, lost, lim, ending

@@ -52,13 +52,24 @@ type turn[S any] struct {
 	out     transport
 	state   S
 	initial []Event
-	last    Event  // the last event put in the current batch
-	sent    int64  // events in the current batch
-	opened  bool   // registered with the core
-	pace    pacer  // the stream's Limits at work
-	lost    losses // what the next LossEvent counts
-	lossAt  int64  // core clock of the last LossEvent; 0: none yet
-	wakeAt  int64  // core clock the pace timer is set for; 0: not set
+	last    Event // the last event put in the current batch
+	sent    int64 // events in the current batch
+	opened  bool  // registered with the core
+	// flow is the stream's limits and loss signal at work; nil until the
+	// stream has limits or a loss, so that an idle stream does not pay
+	// for them.
+	flow *turnFlow
+}
+
+// turnFlow is what a turn keeps for the limits and the loss signal.
+type turnFlow struct {
+	pace   pacer  // the stream's Limits at work
+	lost   losses // what the next LossEvent counts
+	lossAt int64  // core clock of the last LossEvent; 0: none yet
+	wakeAt int64  // core clock the timer is set for; 0: not set
+	// timer wakes a stream once its held frames may go, or a LossEvent
+	// that had to wait; made the first time it is needed.
+	timer *time.Timer
 }
 
 // init runs Init, recovering a panic.
@@ -118,10 +129,16 @@ func (t *turn[S]) next() (reason error) {
 	defer t.recover(&reason)
 	c := t.conn
 	q, lost, lim, ending := c.take()
-	t.lost.dropped += lost.dropped
-	t.lost.conflated += lost.conflated
-	if lim != t.pace.lim {
-		t.pace.set(lim, t.core.now())
+	f := t.flow
+	if f == nil && (lost != losses{} || lim.active()) {
+		f = &turnFlow{}
+		t.flow = f
+	}
+	if f != nil {
+		f.lost.add(lost)
+		if lim != f.pace.lim {
+			f.pace.set(lim, t.core.now())
+		}
 	}
 	if ending != nil {
 		if q != nil {
@@ -137,31 +154,33 @@ func (t *turn[S]) next() (reason error) {
 	stop, held := false, false
 	var perr error
 	if q != nil {
-		t.pace.holdUntil = 0
+		if f != nil {
+			f.pace.holdUntil = 0
+		}
 		buf, stop, perr = t.handle(q, buf)
 		if stop || perr != nil {
 			t.core.rings.put(q)
 		} else {
 			// What a replay left for the next turn, or what the limits
 			// hold back, if anything.
-			held = t.pace.holdUntil != 0
+			held = f != nil && f.pace.holdUntil != 0
 			if held {
 				t.conflateHeld(q)
 			}
 			c.requeue(q, held)
 			if held {
-				t.wakeBy(t.pace.holdUntil)
+				t.wakeBy(f.pace.holdUntil)
 			}
 		}
 	}
 	// The loss signal goes with the batch that ends a hold (a held queue
 	// goes on conflating until then), and at most every lossEvery.
-	if t.lost != (losses{}) && perr == nil && !stop && !held {
-		if now := t.core.now(); t.lossAt == 0 || now-t.lossAt >= int64(lossEvery) {
-			buf = appendLoss(buf, t.lost.dropped, t.lost.conflated)
-			t.lost, t.lossAt = losses{}, now
+	if f != nil && f.lost != (losses{}) && perr == nil && !stop && !held {
+		if now := t.core.now(); f.lossAt == 0 || now-f.lossAt >= int64(lossEvery) {
+			buf = appendLoss(buf, f.lost.dropped, f.lost.conflated)
+			f.lost, f.lossAt = losses{}, now
 		} else {
-			t.wakeBy(t.lossAt + int64(lossEvery))
+			t.wakeBy(f.lossAt + int64(lossEvery))
 		}
 	}
 	if perr == nil && c.hbDue.Swap(false) && len(buf) == 0 {
@@ -196,8 +215,8 @@ func (t *turn[S]) next() (reason error) {
 // was known were not.
 func (t *turn[S]) conflateHeld(q *ring) {
 	if n := int64(q.conflateAll()); n > 0 {
-		t.lost.conflated += n
-		t.conn.countConflated(n)
+		t.flow.lost.conflated += n
+		t.conn.turnLost(losses{conflated: n})
 	}
 }
 
@@ -205,18 +224,17 @@ func (t *turn[S]) conflateHeld(q *ring) {
 // is set to wake it sooner already: held frames may go then, or a LossEvent
 // that had to wait.
 func (t *turn[S]) wakeBy(at int64) {
-	now := t.core.now()
-	if t.wakeAt > now && t.wakeAt <= at {
+	f, now := t.flow, t.core.now()
+	if f.wakeAt > now && f.wakeAt <= at {
 		return
 	}
-	t.wakeAt = at
+	f.wakeAt = at
 	d := time.Duration(at - now)
-	c := t.conn
-	if c.pace == nil {
-		c.pace = time.AfterFunc(d, c.unhold)
+	if f.timer == nil {
+		f.timer = time.AfterFunc(d, t.conn.unhold)
 		return
 	}
-	c.pace.Reset(d)
+	f.timer.Reset(d)
 }
 
 // recover turns a panic in the turn into the reason to end the stream.
@@ -240,14 +258,14 @@ func (t *turn[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr error
 		it := q.pop()
 		switch it.kind {
 		case kindFrame:
-			if t.pace.lim.active() {
-				switch t.pace.admit(it.frame, t.core.now()) {
+			if f := t.flow; f != nil && f.pace.lim.active() {
+				switch f.pace.admit(it.frame, t.core.now()) {
 				case hold:
 					q.pushFront(it)
 					return out, false, nil // the rest waits for the pace timer
 				case drop:
-					t.lost.dropped++
-					t.conn.countDropped(1)
+					f.lost.dropped++
+					t.conn.turnLost(losses{dropped: 1})
 					continue
 				}
 			}
@@ -331,7 +349,9 @@ func (t *turn[S]) write(buf []byte) error {
 	}
 	now := t.core.now()
 	t.conn.lastOut.Store(now)
-	t.pace.written(now)
+	if t.flow != nil {
+		t.flow.pace.written(now)
+	}
 	t.core.countOut(t.conn.id, t.sent, len(buf))
 	t.sent = 0
 	t.last = Event{}
@@ -355,8 +375,8 @@ func (t *turn[S]) end(reason error) {
 	if !t.conn.markEnded(reason) {
 		return
 	}
-	if t.conn.pace != nil {
-		t.conn.pace.Stop()
+	if t.flow != nil && t.flow.timer != nil {
+		t.flow.timer.Stop()
 	}
 	if t.opened {
 		t.core.unregister(t.conn)
