@@ -468,7 +468,7 @@ func (d *denseConn) writev(iov [][]byte) error {
 // from what it returns, not work it out again from iov and a count.)
 func writevFull(fd int, iov [][]byte) ([][]byte, error) {
 	for {
-		n, err := unix.Writev(fd, iov)
+		n, err := rawWritev(fd, iov)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -499,7 +499,7 @@ func writevFull(fd int, iov [][]byte) ([][]byte, error) {
 // it went out.
 func (d *denseConn) flushPending() (bool, error) {
 	for len(d.pending) > 0 {
-		n, err := unix.Write(d.fd, d.pending)
+		n, err := rawWrite(d.fd, d.pending)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -521,7 +521,7 @@ func (d *denseConn) flushPending() (bool, error) {
 func (d *denseConn) finish(clean bool) {
 	if d.fd >= 0 {
 		if clean && d.chunked && d.pending == nil && !d.gone_.Load() {
-			_, _ = unix.Write(d.fd, []byte("0\r\n\r\n"))
+			_, _ = rawWrite(d.fd, []byte("0\r\n\r\n"))
 		}
 		_ = unix.EpollCtl(d.set.epfd, unix.EPOLL_CTL_DEL, d.fd, nil)
 		unix.Close(d.fd)

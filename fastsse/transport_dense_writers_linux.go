@@ -3,6 +3,7 @@
 package fastsse
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,10 @@ import (
 // denseStuck is how long a turn may run before its shard's other streams
 // are handed to a new writer goroutine.
 const denseStuck = 2 * time.Millisecond
+
+// denseYieldEvery is how many turns a writer runs before it lets other
+// goroutines have its P: 32 small writes to loopback take about 0.3 ms.
+const denseYieldEvery = 32
 
 // denseShard is one writer goroutine's share of the streams, and that
 // goroutine's state.
@@ -92,6 +97,13 @@ func (sh *denseShard) work(w *denseWriter) {
 				w.turnAt.Store(0)
 				if w.retired.Load() {
 					return // the rest of the batch went to the new writer
+				}
+				if i%denseYieldEvery == denseYieldEvery-1 {
+					// Writes are raw system calls (rawWritev), which
+					// never let the scheduler in: without this the
+					// writers hold every P through a broadcast, and the
+					// publisher, timers and the poll goroutine wait.
+					runtime.Gosched()
 				}
 			}
 			sh.mu.Lock()

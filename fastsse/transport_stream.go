@@ -1,21 +1,36 @@
 package fastsse
 
 import (
-	"bufio"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
 // streamTransport is TransportStream: each stream is written by a goroutine
-// of its own. fasthttp facts it lives with:
+// of its own, fasthttp's connection goroutine. fasthttp facts it lives with:
 //
-//   - ctx.SetBodyStreamWriter runs the writer on a goroutine that fasthttp
-//     starts, with no recover. Its writes go into an in-memory pipe that
-//     fasthttp's connection goroutine copies to the socket, so a client
-//     that left is seen only when a write fails, two or three writes
-//     later; hence the socket peek before each heartbeat (gone).
+//   - A response body stream that implements fasthttp.BodyWriterTo (and
+//     says so with SupportsBodyWriteTo) is written by fasthttp calling its
+//     WriteTo on the connection's goroutine, with a writer whose every
+//     Write is one chunk, flushed to the socket (writeBodyChunked). The
+//     stream's turn runs in that WriteTo (streamBody): each batch is one
+//     chunk, one write system call. ctx.SetBodyStreamWriter, by contrast,
+//     starts a second goroutine at once, with no recover, and copies every
+//     flush through an in-memory pipe into the connection goroutine, which
+//     frames and writes it: two goroutine hand-offs and two copies per
+//     batch (bench/RESULTS.md, "Broadcast latency").
+//   - fasthttp calls the body stream's Close once it is done with the
+//     response, also when writing the head failed and WriteTo never ran;
+//     the stream then ends there.
+//   - A client that left is seen when a write fails, the second write after
+//     it left (the first only draws the peer's reset); hence the socket
+//     peek before each heartbeat (gone).
 //   - fasthttp answers an HTTP/1.0 request for a body stream with chunked
 //     encoding, which RFC 9112 forbids and such a client cannot read. An
 //     HTTP/1.0 stream is therefore hijacked and written close-delimited,
@@ -28,10 +43,13 @@ type streamTransport struct {
 	wakeup
 	stall
 	raw net.Conn // the client's connection, for peek, eviction and deadlines
+	// bounded is set once bound gave the connection its shutdown deadline.
+	bounded atomic.Bool
 
 	// Owned by the stream's goroutine.
-	w    *bufio.Writer // fasthttp's body writer; nil on a hijacked HTTP/1.0 stream
-	head []byte        // hijacked: the response head, written with the first batch
+	w    io.Writer // fasthttp's chunk writer; nil on a hijacked HTTP/1.0 stream
+	head []byte    // hijacked: the response head, written with the first batch
+	lost bool      // a write ran out of the shutdown deadline: the rest is dropped
 }
 
 func newStreamOpening(c *core, ctx *fasthttp.RequestCtx, conn *Conn) opening {
@@ -56,10 +74,61 @@ func (s *streamTransport) open(ctx *fasthttp.RequestCtx, t turner) {
 		return
 	}
 	ctx.Response.ImmediateHeaderFlush = true
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		s.w = w
-		t.serve(s.wakeup, nil)
-	})
+	ctx.SetBodyStream(&streamBody{s: s, t: t}, -1)
+}
+
+// streamBody is a stream's response body as fasthttp takes it: WriteTo runs
+// the stream's turn on the connection's goroutine, each batch written as
+// one chunk.
+type streamBody struct {
+	s      *streamTransport
+	t      turner
+	served bool           // WriteTo or Read began the turn
+	pr     *io.PipeReader // Read's pipe, for a fasthttp path that reads
+}
+
+// SupportsBodyWriteTo tells fasthttp that WriteTo may replace Read
+// (fasthttp.BodyWriterTo).
+func (*streamBody) SupportsBodyWriteTo() bool { return true }
+
+// WriteTo runs the stream until it ends, each batch one Write to w. The
+// stream's own errors go to its callbacks, not to fasthttp.
+func (b *streamBody) WriteTo(w io.Writer) (int64, error) {
+	b.served = true
+	b.s.w = w
+	b.t.serve(b.s.wakeup, nil)
+	return 0, nil
+}
+
+// Read serves a fasthttp path that reads the body rather than calling
+// WriteTo (none does for a chunked response today): the turn then runs on
+// a goroutine of its own and its batches come through a pipe.
+func (b *streamBody) Read(p []byte) (int, error) {
+	if !b.served {
+		b.served = true
+		pr, pw := io.Pipe()
+		b.pr = pr
+		b.s.w = pw
+		go func() {
+			b.t.serve(b.s.wakeup, nil)
+			_ = pw.Close()
+		}()
+	}
+	return b.pr.Read(p)
+}
+
+// Close is called by fasthttp when it is done with the response. A stream
+// whose turn never began (writing the head failed) ends here; one read
+// through Read's pipe has its next write fail.
+func (b *streamBody) Close() error {
+	switch {
+	case !b.served:
+		b.served = true
+		b.t.close(fmt.Errorf("%w: %w", ErrClientGone, errPeerClosed))
+	case b.pr != nil:
+		_ = b.pr.CloseWithError(errPeerClosed)
+	}
+	return nil
 }
 
 func (s *streamTransport) send(b []byte) error {
@@ -73,32 +142,39 @@ func (s *streamTransport) send(b []byte) error {
 		_, err := s.raw.Write(b)
 		return err
 	}
-	if len(b) > 0 {
-		if _, err := s.w.Write(b); err != nil {
-			return err
-		}
+	if len(b) == 0 || s.lost {
+		return nil // the head is out: fasthttp flushes it before WriteTo (ImmediateHeaderFlush)
 	}
-	return s.w.Flush()
+	_, err := s.w.Write(b)
+	if err != nil && s.bounded.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server is shutting down and the client does not read: what
+		// it has not taken within the grace is dropped, and the stream
+		// ends as the shutdown it is, not as a failed write.
+		s.lost = true
+		return nil
+	}
+	return err
 }
 
 func (s *streamTransport) finish(bool) {
 	if s.w == nil {
 		_ = s.raw.Close()
 	}
-	// Else fasthttp ends the body (the final chunk) when the writer
+	// Else fasthttp ends the body (the final chunk) when WriteTo
 	// returns, and closes the connection (Connection: close).
 }
 
 func (s *streamTransport) gone() bool { return peerClosed(s.raw) }
 
-// A send blocks once fasthttp's pipe is full, that is when the connection
-// goroutine's write to a client that stopped reading blocks: stall keeps
-// when it began.
+// A send blocks when the socket's buffer is full, a client that stopped
+// reading: stall keeps when it began.
 
-// evict closes the connection: fasthttp's write stuck on it fails, the
-// pipe closes, and the stream's send returns.
+// evict closes the connection: the stream's write stuck on it fails.
 func (s *streamTransport) evict() { _ = s.raw.Close() }
 
-func (s *streamTransport) bound() { _ = s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace)) }
+func (s *streamTransport) bound() {
+	s.bounded.Store(true)
+	_ = s.raw.SetWriteDeadline(time.Now().Add(shutdownGrace))
+}
 
 func (*streamTransport) name() string { return "stream" }
