@@ -74,9 +74,9 @@ type Options struct {
 type Transport uint8
 
 const (
-	// TransportStream writes each stream from its own goroutine through
-	// fasthttp's SetBodyStreamWriter: portable, and fasthttp keeps owning
-	// the connection. About 21 KB and two goroutines per open stream.
+	// TransportStream writes each stream from fasthttp's connection
+	// goroutine, as its response body: portable, and fasthttp keeps owning
+	// the connection. About 18 KB and one goroutine per open stream.
 	TransportStream Transport = iota
 	// TransportDense, for very high connection counts, hijacks the
 	// connection and writes the response itself: no goroutine per stream,

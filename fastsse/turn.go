@@ -403,10 +403,11 @@ func (t *turn[S]) terminate(reason error) {
 	t.h.Terminate(reason, t.state)
 }
 
-// writeReason sorts a write error into ErrClientGone or ErrWriteFailed. With
-// SetBodyStreamWriter the writer writes into an in-memory pipe, not the
-// socket: when fasthttp's connection goroutine fails to write to the client
-// it closes the pipe, and the writer sees fasthttputil.ErrConnectionClosed.
+// writeReason sorts a write error into ErrClientGone or ErrWriteFailed. A
+// write through fasthttp's pipes (SetBodyStreamWriter's, or the stream
+// body's Read path, which fasthttp does not take today) sees
+// fasthttputil.ErrConnectionClosed or io.ErrClosedPipe once the connection
+// goroutine failed to write to the client.
 func writeReason(err error) error {
 	if errors.Is(err, errPeerClosed) || errors.Is(err, fasthttputil.ErrConnectionClosed) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE) ||
