@@ -46,7 +46,11 @@ type Options struct {
 	// StallTimeout is how long one write may stay unfinished, because the
 	// client is not reading, before the stream ends as a slow consumer
 	// (ErrSlowConsumer, counted in Stats.SlowConsumers); the connection is
-	// closed to unblock the write. It holds on every transport: fasthttp's
+	// closed to unblock the write. On TransportDense it counts from the
+	// write's last progress, so that a client that reads slowly (a slow
+	// link, a small window) stays, its queue bounded by QueueSize and
+	// conflation; on the others, whose writes block until done, from the
+	// write's start. It holds on every transport: fasthttp's
 	// Server.WriteTimeout cannot serve for it (it is one deadline for the
 	// whole response and must stay 0 for streams). Default 10s; negative
 	// turns it off, leaving a client that stops reading to the overflow

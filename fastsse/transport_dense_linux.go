@@ -103,7 +103,7 @@ type denseConn struct {
 	state    atomic.Int32 // turnIdle, turnQueued, ...
 	attached atomic.Bool  // the hijack handler has handed over the socket
 	gone_    atomic.Bool  // epoll saw the client close
-	since    atomic.Int64 // core clock when the write still pending began; 0: none
+	since    atomic.Int64 // core clock when the write still pending last made progress; 0: none pending
 	fired    atomic.Bool  // an event fired, so the one-shot registration is disarmed
 	released atomic.Bool  // the stream no longer counts in the set
 
@@ -510,6 +510,11 @@ func (d *denseConn) flushPending() (bool, error) {
 			return false, err
 		}
 		d.pending = d.pending[n:]
+		if n > 0 {
+			// The client reads, however slowly: the stall counts from
+			// here (StallTimeout is time without progress).
+			d.since.Store(max(d.set.core.now(), 1))
+		}
 	}
 	d.pending = nil
 	return true, nil
