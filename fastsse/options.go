@@ -47,10 +47,11 @@ type Options struct {
 	// client is not reading, before the stream ends as a slow consumer
 	// (ErrSlowConsumer, counted in Stats.SlowConsumers); the connection is
 	// closed to unblock the write. On TransportDense it counts from the
-	// write's last progress, so that a client that reads slowly (a slow
-	// link, a small window) stays, its queue bounded by QueueSize and
-	// conflation; on the others, whose writes block until done, from the
-	// write's start. It holds on every transport: fasthttp's
+	// write's last progress, so that a client that reads slowly stays, its
+	// queue bounded by QueueSize and conflation, as long as its TCP window
+	// opens within StallTimeout (a receiver opens it once about half its
+	// buffer is free: at tens of bytes a second that is minutes); on the
+	// others, whose writes block until done, from the write's start. It holds on every transport: fasthttp's
 	// Server.WriteTimeout cannot serve for it (it is one deadline for the
 	// whole response and must stay 0 for streams). Default 10s; negative
 	// turns it off, leaving a client that stops reading to the overflow
