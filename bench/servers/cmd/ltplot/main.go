@@ -125,6 +125,9 @@ func newPlot(title, x, y string) *plot.Plot {
 // whether any point was drawn, and returns the largest offered load (open
 // connections × rate) per rate.
 func (c *charts) byRate(p *plot.Plot, logY bool, value func(*ltreport.Result) float64) (bool, plotter.XYs, error) {
+	if len(c.rates) < 2 {
+		return false, nil, nil // a chart against the rate needs two rates (a log axis of one point has no range)
+	}
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	if logY {
 		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}

@@ -95,4 +95,15 @@ func TestCharts(t *testing.T) {
 	if err := run([]string{"-dir", t.TempDir(), "-out", out}, io.Discard); err == nil {
 		t.Error("an empty directory drew charts")
 	}
+
+	// One rate (LOADTEST_RATES=1): no chart against the rate (a log axis
+	// of one point, which the plotting library could not draw), the idle
+	// chart still.
+	md.Reset()
+	if err := run([]string{"-dir", dir, "-out", out, "-servers", "stream,gosse", "-rates", "1", "-idle", "100", "-conns", "100"}, &md); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(md.String(), "fanout") || !strings.Contains(md.String(), "idle-kb.svg") {
+		t.Errorf("one rate: %s", md.String())
+	}
 }
