@@ -11,10 +11,22 @@
 // Lambda ends an invocation at the function's timeout (at most 15 minutes):
 // MaxLifetime ends each stream before it with a retry hint, so the browser
 // reconnects, to this or another instance, and resumes with Last-Event-ID.
+//
+// With -local host:port it serves the same handler from a local net/http
+// server instead, where Lambda's runtime API is not to be had.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdaurl"
@@ -64,10 +76,43 @@ func newEndpoint(every time.Duration, stop <-chan struct{}) (*fastsse.Endpoint, 
 	return ep, nil
 }
 
-func main() {
-	ep, err := newEndpoint(time.Second, nil)
-	if err != nil {
-		panic(err)
+// serveLocal serves the endpoint from a net/http server on ln until ctx
+// ends, then drains it: the same handler as on Lambda, where Lambda's
+// runtime API is not to be had (trying it out; bench/coldstart).
+func serveLocal(ctx context.Context, ln net.Listener, ep *fastsse.Endpoint) error {
+	srv := &http.Server{Handler: ep.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = ep.Drain(sctx, 0)
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Printf("listening on http://%s/", ln.Addr())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
-	lambdaurl.Start(ep.HTTPHandler())
+	return nil
+}
+
+func main() {
+	local := flag.String("local", "", "serve from a local net/http server at this address (host:port) instead of Lambda's runtime API")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ep, err := newEndpoint(time.Second, ctx.Done())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *local == "" {
+		lambdaurl.Start(ep.HTTPHandler())
+		return
+	}
+	ln, err := net.Listen("tcp", *local)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := serveLocal(ctx, ln, ep); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -59,4 +61,35 @@ func TestFunctionURLStreams(t *testing.T) {
 	for range lines {
 	}
 	require.Eventually(t, func() bool { return ep.Stats().Open == 0 }, 10*time.Second, 10*time.Millisecond)
+}
+
+// TestLocalServes: -local serves the same endpoint from net/http on
+// loopback (what bench/coldstart measures as the serverless case), and
+// drains and returns when its context ends.
+func TestLocalServes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ep, err := newEndpoint(20*time.Millisecond, ctx.Done())
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- serveLocal(ctx, ln, ep) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	for len(got) < 2 && sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "event: ") {
+			got = append(got, l)
+		}
+	}
+	require.Equal(t, []string{"event: hello", "event: tick"}, got)
+	cancel()
+	require.NoError(t, <-served)
+	for sc.Scan() { // the drain ends the stream
+	}
 }
