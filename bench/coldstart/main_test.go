@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestMain runs this test binary as the server under test when
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 		serve(os.Args[len(os.Args)-1])
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func serve(addr string) {
