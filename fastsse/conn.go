@@ -167,8 +167,9 @@ func (c *Conn) push(it item) error {
 		return err
 	}
 	if it.kind == kindFrame && it.frame.key != "" {
-		it.conflates = c.conflateMode(&it) > ConflateOff
-		if it.conflates && c.conflateLocked(q, &it) {
+		mode := c.conflateMode(&it)
+		it.conflates = mode > ConflateOff
+		if it.conflates && c.conflateLocked(q, &it, mode) {
 			c.mu.Unlock()
 			return nil // the stream is woken already for what it replaced
 		}
@@ -209,14 +210,10 @@ func (c *Conn) push(it item) error {
 }
 
 // conflateLocked replaces q's pending frame of it's key with it, in place,
-// if it's conflation says so now, and reports whether it did. it.conflates
-// is set. c.mu must be held.
-func (c *Conn) conflateLocked(q *ring, it *item) bool {
-	key := it.key()
-	if key == "" {
-		return false
-	}
-	switch c.conflateMode(it) {
+// if mode (it's, from conflateMode) says so now, and reports whether it
+// did. it is a conflatable frame. c.mu must be held.
+func (c *Conn) conflateLocked(q *ring, it *item, mode Conflation) bool {
+	switch mode {
 	case ConflateAlways:
 	case ConflateBackpressure:
 		if !q.full() && !c.held {
@@ -225,7 +222,7 @@ func (c *Conn) conflateLocked(q *ring, it *item) bool {
 	default:
 		return false
 	}
-	slot, ok := q.find(key)
+	slot, ok := q.find(it.frame.key)
 	if !ok {
 		return false
 	}
@@ -334,7 +331,7 @@ func (c *Conn) requeue(q *ring, held bool) {
 	if c.q != nil {
 		for c.q.n > 0 {
 			it := c.q.pop()
-			if !c.conflateLocked(q, &it) {
+			if !it.conflates || !c.conflateLocked(q, &it, c.conflateMode(&it)) {
 				q.push(it)
 			}
 		}

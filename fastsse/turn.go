@@ -67,6 +67,9 @@ type turnFlow struct {
 	lost   losses // what the next LossEvent counts
 	lossAt int64  // core clock of the last LossEvent; 0: none yet
 	wakeAt int64  // core clock the timer is set for; 0: not set
+	// capDropped counts the frames the batch dropped over a cap, told to
+	// the Conn once per batch.
+	capDropped int64
 	// timer wakes a stream once its held frames may go, or a LossEvent
 	// that had to wait; made the first time it is needed.
 	timer *time.Timer
@@ -158,6 +161,10 @@ func (t *turn[S]) next() (reason error) {
 			f.pace.holdUntil = 0
 		}
 		buf, stop, perr = t.handle(q, buf)
+		if f != nil && f.capDropped > 0 {
+			c.turnLost(losses{dropped: f.capDropped})
+			f.capDropped = 0
+		}
 		if stop || perr != nil {
 			t.core.rings.put(q)
 		} else {
@@ -265,7 +272,7 @@ func (t *turn[S]) handle(q *ring, buf []byte) (out []byte, stop bool, perr error
 					return out, false, nil // the rest waits for the pace timer
 				case drop:
 					f.lost.dropped++
-					t.conn.turnLost(losses{dropped: 1})
+					f.capDropped++
 					continue
 				}
 			}
@@ -404,10 +411,10 @@ func (t *turn[S]) terminate(reason error) {
 }
 
 // writeReason sorts a write error into ErrClientGone or ErrWriteFailed. A
-// write through fasthttp's pipes (SetBodyStreamWriter's, or the stream
-// body's Read path, which fasthttp does not take today) sees
-// fasthttputil.ErrConnectionClosed or io.ErrClosedPipe once the connection
-// goroutine failed to write to the client.
+// write to a connection of fasthttputil's (its in-memory listener) sees
+// fasthttputil.ErrConnectionClosed once the peer closed it, and one through
+// the stream body's Read pipe (a path fasthttp does not take today)
+// io.ErrClosedPipe.
 func writeReason(err error) error {
 	if errors.Is(err, errPeerClosed) || errors.Is(err, fasthttputil.ErrConnectionClosed) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE) ||
